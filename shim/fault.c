@@ -1,0 +1,97 @@
+/* Resolving a CPU fault on managed memory, the same for both fault modes.
+ * Called on the fault service thread; never touches managed memory. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Which host node a fetched block returns to: its preferred location when that
+ * is a host node, else the node it last lived on. */
+ums_location_t ums__fetch_target(ums_runtime_t *rt, const ums__block *b) {
+    if (b->preferred != UMS_LOCATION_NONE && ums__loc_is_host(rt, b->preferred)) return b->preferred;
+    return ums__loc_is_host(rt, b->host_loc) ? b->host_loc : rt->host_default;
+}
+
+bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp) {
+    ums__alloc *a = ums__registry_lookup(addr);
+    if (!a || a->rt != rt) return true; /* not ours (any more): let the access proceed or fail */
+    size_t i = ums__block_index(a, addr);
+    ums__block *b = &a->blocks[i];
+    char *baddr = ums__block_addr(a, i);
+    size_t bs = rt->block_size;
+    bool uffd = rt->fault_mode == UMS_FAULT_UFFD;
+    if (uffd) {
+        UMS_CTR_ADD(rt, faults, 1);
+        UMS_CTR_ADD(rt, read_faults, is_write ? 0 : 1);
+        UMS_CTR_ADD(rt, write_faults, is_write ? 1 : 0);
+    }
+    bool wake = true;
+    uint64_t t0 = ums__now_ns();
+    bool counted_wait = false;
+    pthread_mutex_lock(&b->lock);
+    ums_block_state st = (ums_block_state)atomic_load(&b->state);
+    ums_result r = UMS_OK;
+    switch (st) {
+    case UMS_BLOCK_HOST:
+        if (!b->populated && uffd) {
+            r = rt->fops->populate(rt, baddr, bs);
+            if (r == UMS_OK) {
+                b->populated = true;
+                UMS_CTR_ADD(rt, first_touch_faults, 1);
+            }
+        } else if (is_wp || !uffd) {
+            /* a fault raced with the block's return to HOST, or a stale protection */
+            r = rt->fops->unprotect(rt, baddr, bs);
+        } else {
+            char *page = (char *)((uintptr_t)addr & ~(uintptr_t)(rt->page_size - 1));
+            r = rt->fops->populate(rt, page, rt->page_size);
+        }
+        break;
+    case UMS_BLOCK_SHARED:
+        if (is_write) {
+            r = ums__invalidate_devices_locked(a, i);
+            counted_wait = true;
+        } else if (!b->host_valid) {
+            r = ums__fetch_block_locked(a, i, true);
+            counted_wait = true;
+        }
+        break;
+    case UMS_BLOCK_DEVICE:
+        r = ums__fetch_block_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY));
+        counted_wait = true;
+        break;
+    case UMS_BLOCK_MIGRATING:
+        /* The migration wakes the thread when the block commits or aborts. */
+        if (is_write && rt->cfg.migrate_write == UMS_MIGRATE_WRITE_ABORT) atomic_store(&b->write_abort, 1);
+        if (uffd) {
+            uint64_t *since = is_write ? &b->wwait_since_ns : &b->rwait_since_ns;
+            if (*since == 0) *since = t0;
+            if (is_write) UMS_CTR_ADD(rt, writer_waits, 1);
+            else UMS_CTR_ADD(rt, reader_waits, 1);
+        }
+        wake = false;
+        break;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (r != UMS_OK) {
+        /* The faulting thread cannot be given an error: the data stays where it
+         * is valid, the failure is logged, and the access retries after a pause. */
+        ums__log(rt, UMS_LOG_ERROR, "resolving a %s fault at %p: %s", is_write ? "write" : "read", addr,
+                 ums_last_error()->message);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (counted_wait && uffd) {
+        uint64_t dt = ums__now_ns() - t0;
+        if (is_write) {
+            UMS_CTR_ADD(rt, writer_waits, 1);
+            UMS_CTR_ADD(rt, writer_wait_ns, dt);
+        } else {
+            UMS_CTR_ADD(rt, reader_waits, 1);
+            UMS_CTR_ADD(rt, reader_wait_ns, dt);
+        }
+    }
+    if (wake && !uffd) rt->fops->wake(rt, b, baddr, bs);
+    return wake;
+}

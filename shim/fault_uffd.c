@@ -1,0 +1,252 @@
+/* Fault mode "uffd": allocations are registered with userfaultfd for MISSING
+ * and write-protect faults. Faulting threads sleep in the kernel; the service
+ * thread reads their faults, resolves them (ums__fault_resolve) and wakes them.
+ * Readers of a write-protected range never fault. The service thread never
+ * touches managed memory: it installs data with ioctls. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "uffd_compat.h"
+
+static int open_uffd(bool *kernel_faults) {
+    *kernel_faults = true;
+    int fd = ums__sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) return fd;
+    int e = errno;
+    if (e == EPERM) {
+        /* unprivileged_userfaultfd=0: user-mode faults are still allowed */
+        fd = ums__sys_userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+        if (fd >= 0) {
+            *kernel_faults = false;
+            return fd;
+        }
+        int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (dev >= 0) {
+            fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+            close(dev);
+            if (fd >= 0) return fd;
+        }
+    }
+    errno = e;
+    return -1;
+}
+
+ums_result ums__uffd_probe(ums_runtime_t *rt) {
+    static const char fn[] = "ums_runtime_create";
+    bool kf;
+    int fd = open_uffd(&kf);
+    if (fd < 0)
+        return ums__fail(fn, "core", UMS_ERR_NOT_SUPPORTED, errno, "userfaultfd: %s", strerror(errno));
+    /* The API handshake happens once per descriptor: ask with no features to
+     * learn what the kernel has, then open the real one asking for what we use. */
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_API, fd, UFFDIO_API, &api) != 0) {
+        int e = errno;
+        close(fd);
+        return ums__fail(fn, "core", UMS_ERR_NOT_SUPPORTED, e, "UFFDIO_API: %s", strerror(e));
+    }
+    close(fd);
+    uint64_t have = api.features;
+    if (!(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+        return ums__fail(fn, "core", UMS_ERR_NOT_SUPPORTED, 0, "userfaultfd lacks write-protect on anonymous memory");
+    fd = open_uffd(&kf);
+    if (fd < 0) return ums__fail(fn, "core", UMS_ERR_NOT_SUPPORTED, errno, "userfaultfd: %s", strerror(errno));
+    api = (struct uffdio_api){.api = UFFD_API,
+                              .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | (have & UFFD_FEATURE_MOVE)};
+    if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_API, fd, UFFDIO_API, &api) != 0) {
+        int e = errno;
+        close(fd);
+        return ums__fail(fn, "core", UMS_ERR_NOT_SUPPORTED, e, "UFFDIO_API: %s", strerror(e));
+    }
+    rt->uffd = fd;
+    rt->uffd_wp = true;
+    rt->uffd_move = (api.features & UFFD_FEATURE_MOVE) != 0;
+    rt->uffd_kernel_faults = kf;
+    return UMS_OK;
+}
+
+static ums_result uffd_register(ums_runtime_t *rt, void *addr, size_t len) {
+    struct uffdio_register reg = {.range = {(uintptr_t)addr, len},
+                                  .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP};
+    if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_REGISTER, rt->uffd, UFFDIO_REGISTER, &reg) != 0)
+        return ums__fail("ums_alloc", "core", UMS_ERR_SYSTEM, errno, "UFFDIO_REGISTER: %s", strerror(errno));
+    const uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WRITEPROTECT) | (1ull << _UFFDIO_WAKE);
+    if ((reg.ioctls & need) != need) {
+        struct uffdio_range r = {(uintptr_t)addr, len};
+        ioctl(rt->uffd, UFFDIO_UNREGISTER, &r);
+        return ums__fail("ums_alloc", "core", UMS_ERR_NOT_SUPPORTED, 0, "registered range lacks copy/write-protect ioctls");
+    }
+    return UMS_OK;
+}
+
+static void uffd_unregister(ums_runtime_t *rt, void *addr, size_t len) {
+    struct uffdio_range r = {(uintptr_t)addr, len};
+    ums__sys_uffd_ioctl(UMS_SYS_UFFD_UNREGISTER, rt->uffd, UFFDIO_UNREGISTER, &r);
+}
+
+/* Map zero pages over every missing page of [addr, addr+len). */
+static ums_result uffd_populate(ums_runtime_t *rt, char *addr, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        struct uffdio_zeropage z = {.range = {(uintptr_t)(addr + done), len - done}, .mode = 0};
+        if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_ZEROPAGE, rt->uffd, UFFDIO_ZEROPAGE, &z) == 0) return UMS_OK;
+        int e = errno;
+        if (z.zeropage > 0) done += (size_t)z.zeropage;
+        else if (e == EEXIST) done += rt->page_size; /* already mapped: skip it */
+        else if (e != EAGAIN)
+            return ums__fail("populate", "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e,
+                             "UFFDIO_ZEROPAGE: %s", strerror(e));
+    }
+    return UMS_OK;
+}
+
+static ums_result wp(ums_runtime_t *rt, char *addr, size_t len, bool on) {
+    struct uffdio_writeprotect w = {.range = {(uintptr_t)addr, len}, .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+    if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_WP, rt->uffd, UFFDIO_WRITEPROTECT, &w) != 0)
+        return ums__fail("write-protect", "core", UMS_ERR_SYSTEM, errno, "UFFDIO_WRITEPROTECT: %s", strerror(errno));
+    return UMS_OK;
+}
+
+static ums_result uffd_protect_read(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, true); }
+static ums_result uffd_unprotect(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, false); }
+static ums_result uffd_protect_none(ums_runtime_t *rt, char *addr, size_t len) {
+    (void)rt, (void)addr, (void)len;
+    return UMS_ERR_NOT_SUPPORTED; /* userfaultfd cannot make present pages unreadable: zap instead */
+}
+
+static ums_result uffd_zap(ums_runtime_t *rt, char *addr, size_t len) {
+    (void)rt;
+    if (ums__sys_madvise(addr, len, MADV_DONTNEED) != 0)
+        return ums__fail("zap", "core", UMS_ERR_SYSTEM, errno, "madvise(DONTNEED): %s", strerror(errno));
+    return UMS_OK;
+}
+
+static ums_result uffd_copy(ums_runtime_t *rt, char *addr, const char *src, size_t len, bool read_only) {
+    size_t done = 0;
+    while (done < len) {
+        struct uffdio_copy c = {.dst = (uintptr_t)(addr + done),
+                                .src = (uintptr_t)(src + done),
+                                .len = len - done,
+                                .mode = read_only ? UFFDIO_COPY_MODE_WP : 0};
+        if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_COPY, rt->uffd, UFFDIO_COPY, &c) == 0) return UMS_OK;
+        int e = errno;
+        if (c.copy > 0) done += (size_t)c.copy;
+        else if (e != EAGAIN)
+            return ums__fail("install", "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e,
+                             "UFFDIO_COPY: %s", strerror(e));
+    }
+    return UMS_OK;
+}
+
+/* Install staged data over a block: the block's pages are dropped, then the
+ * staged pages are moved in (UFFDIO_MOVE, no copy) or copied in (UFFDIO_COPY).
+ * Threads that faulted on the range in between are woken by the ioctl. */
+static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only,
+                               bool *consumed) {
+    *consumed = false;
+    ums_result r = uffd_zap(rt, addr, len);
+    if (r != UMS_OK) return r;
+    size_t done = 0;
+    if (rt->uffd_move && !read_only) {
+        while (done < len) {
+            struct uffdio_move m = {.dst = (uintptr_t)(addr + done),
+                                    .src = (uintptr_t)((char *)staging + done),
+                                    .len = len - done,
+                                    .mode = 0};
+            if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_MOVE, rt->uffd, UFFDIO_MOVE, &m) == 0) {
+                done = len;
+                break;
+            }
+            if (m.move > 0) done += (size_t)m.move;
+            else if (errno != EAGAIN) break; /* e.g. a shared or pinned page: copy the rest */
+        }
+        *consumed = done > 0;
+        if (done == len) return UMS_OK;
+    }
+    return uffd_copy(rt, addr + done, (char *)staging + done, len - done, read_only);
+}
+
+static void uffd_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {
+    (void)b;
+    struct uffdio_range r = {(uintptr_t)addr, len};
+    ums__sys_uffd_ioctl(UMS_SYS_UFFD_WAKE, rt->uffd, UFFDIO_WAKE, &r);
+}
+
+static void *uffd_thread(void *arg) {
+    ums_runtime_t *rt = arg;
+    struct pollfd p[2] = {{.fd = rt->uffd, .events = POLLIN}, {.fd = rt->stop_fd[0], .events = POLLIN}};
+    struct uffd_msg msgs[16];
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (p[1].revents) break;
+        ssize_t got = read(rt->uffd, msgs, sizeof msgs);
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            ums__log(rt, UMS_LOG_ERROR, "reading userfaultfd: %s", strerror(errno));
+            break;
+        }
+        for (size_t i = 0; i < (size_t)got / sizeof msgs[0]; i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+            uint64_t f = msgs[i].arg.pagefault.flags;
+            char *addr = (char *)(uintptr_t)msgs[i].arg.pagefault.address;
+            bool w = (f & UFFD_PAGEFAULT_FLAG_WRITE) != 0, is_wp = (f & UFFD_PAGEFAULT_FLAG_WP) != 0;
+            if (ums__fault_resolve(rt, addr, w, is_wp)) {
+                char *page = (char *)((uintptr_t)addr & ~(uintptr_t)(rt->page_size - 1));
+                uffd_wake(rt, NULL, page, rt->page_size);
+            }
+        }
+    }
+    return NULL;
+}
+
+static ums_result uffd_start(ums_runtime_t *rt) {
+    if (ums__sys_pipe(rt->stop_fd) != 0)
+        return ums__fail("ums_runtime_create", "core", UMS_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
+    int e = ums__sys_thread_create(&rt->fault_thread, uffd_thread, rt);
+    if (e) {
+        close(rt->stop_fd[0]);
+        close(rt->stop_fd[1]);
+        rt->stop_fd[0] = rt->stop_fd[1] = -1;
+        return ums__fail("ums_runtime_create", "core", UMS_ERR_SYSTEM, e, "starting the fault thread: %s", strerror(e));
+    }
+    rt->fault_thread_started = true;
+    return UMS_OK;
+}
+
+static void uffd_stop(ums_runtime_t *rt) {
+    if (rt->fault_thread_started) {
+        char c = 1;
+        if (write(rt->stop_fd[1], &c, 1) != 1) { /* the pipe is empty and non-blocking: cannot fail */ }
+        pthread_join(rt->fault_thread, NULL);
+        rt->fault_thread_started = false;
+    }
+    if (rt->stop_fd[0] >= 0) close(rt->stop_fd[0]);
+    if (rt->stop_fd[1] >= 0) close(rt->stop_fd[1]);
+    rt->stop_fd[0] = rt->stop_fd[1] = -1;
+    if (rt->uffd >= 0) close(rt->uffd);
+    rt->uffd = -1;
+}
+
+const ums__fault_ops ums__fault_uffd_ops = {
+    .register_range = uffd_register,
+    .unregister_range = uffd_unregister,
+    .populate = uffd_populate,
+    .protect_read = uffd_protect_read,
+    .protect_none = uffd_protect_none,
+    .unprotect = uffd_unprotect,
+    .zap = uffd_zap,
+    .install = uffd_install,
+    .wake = uffd_wake,
+    .start = uffd_start,
+    .stop = uffd_stop,
+};

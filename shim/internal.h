@@ -1,0 +1,270 @@
+/* The contract between the files of the core. Nothing here is public ABI. */
+#ifndef UMS_INTERNAL_H
+#define UMS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umshim.h"
+#include "sys.h"
+
+#define UMS_DEFAULT_BLOCK_SIZE ((size_t)2 << 20)
+/* Device copies one block may hold at once (READ_MOSTLY replicas). */
+#define UMS_BLOCK_MAX_DEVCOPIES 8
+
+/* ---------- errors and logging (result.c, log.c) ---------- */
+
+/* Record a failure in the thread's last-error record and return `code`. */
+ums_result ums__fail(const char *function, const char *backend, ums_result code, int native, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Same, keeping a backend's message already recorded for this call if any. */
+ums_result ums__fail_keep(const char *function, ums_result code);
+#include <stdarg.h>
+void ums__backend_set_error(const char *backend, ums_result code, int native, const char *fmt, va_list ap);
+void ums__log(ums_runtime_t *rt, ums_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+uint64_t ums__now_ns(void);
+
+/* ---------- backends (runtime.c) ---------- */
+
+typedef struct ums__backend {
+    ums_backend_ops ops; /* copied, with defaults filled and fields past struct_size NULL */
+    void *state;         /* what init returned */
+    void *dl;            /* dlopen handle for plug-ins */
+    ums_backend_services svc;
+    ums_runtime_t *rt;
+    char name[32];
+} ums__backend;
+
+typedef struct ums__location {
+    ums_location_info info;
+    char name[64];
+    char pci_bus_id[32];
+    ums__backend *backend;
+    uint32_t index;       /* the backend's own index */
+    _Atomic uint64_t used; /* bytes the core holds there (device copies, staging) */
+} ums__location;
+
+/* ---------- blocks and allocations ---------- */
+
+typedef struct ums__devcopy {
+    ums_location_t loc;
+    ums_devmem *mem;
+} ums__devcopy;
+
+typedef struct ums__block {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;          /* engine threads waiting for a migration of this block */
+    _Atomic uint32_t state;       /* ums_block_state; read lock-free by the signal handler */
+    _Atomic uint32_t gen;         /* bumped (and futex-woken) on every state change */
+    _Atomic uint32_t write_abort; /* a writer asked the current migration to abort */
+    bool populated;               /* every host page of the block is mapped */
+    bool host_valid;              /* the managed pages hold a valid copy */
+    ums_location_t host_loc;      /* node of the host copy */
+    ums_location_t mig_src, mig_dst;
+    uint32_t prev_state;          /* state to return to if the migration aborts */
+    bool mig_keep_src;            /* commit to SHARED (replicate) */
+    unsigned ndev;
+    ums__devcopy dev[UMS_BLOCK_MAX_DEVCOPIES]; /* valid device copies */
+    unsigned advice;              /* UMS_BLOCK_ADVICE_* */
+    ums_location_t preferred;
+    uint64_t accessed_by;
+    /* uffd mode: when the oldest reader / writer now sleeping on this block faulted */
+    uint64_t rwait_since_ns, wwait_since_ns;
+} ums__block;
+
+typedef struct ums__alloc {
+    ums_runtime_t *rt;
+    char *base;
+    size_t size;       /* bytes asked for */
+    size_t map_size;   /* whole blocks */
+    char *map_base;    /* what mmap returned (before alignment) */
+    size_t map_len;
+    size_t nblocks;
+    ums__block *blocks;
+    _Atomic int refs;  /* operations in flight; free waits for 0 */
+    bool dead;
+    struct ums__alloc *next; /* runtime's list */
+} ums__alloc;
+
+/* ---------- fault handling (fault_*.c) ---------- */
+
+typedef struct ums__fault_ops {
+    /* Register / unregister a new mapping with the fault mechanism. */
+    ums_result (*register_range)(ums_runtime_t *rt, void *addr, size_t len);
+    void (*unregister_range)(ums_runtime_t *rt, void *addr, size_t len);
+    /* Mapping operations on one block's range (b is locked by the caller). */
+    ums_result (*populate)(ums_runtime_t *rt, char *addr, size_t len);
+    ums_result (*protect_read)(ums_runtime_t *rt, char *addr, size_t len);   /* writers fault */
+    ums_result (*protect_none)(ums_runtime_t *rt, char *addr, size_t len);   /* everyone faults */
+    ums_result (*unprotect)(ums_runtime_t *rt, char *addr, size_t len);      /* read/write */
+    ums_result (*zap)(ums_runtime_t *rt, char *addr, size_t len);            /* drop host pages; access faults */
+    /* Put `len` bytes of staging memory in place atomically; `read_only` leaves
+     * the result write-protected. The staging content may be consumed. */
+    ums_result (*install)(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only,
+                          bool *staging_consumed);
+    void (*wake)(ums_runtime_t *rt, ums__block *b, char *addr, size_t len);
+    ums_result (*start)(ums_runtime_t *rt);
+    void (*stop)(ums_runtime_t *rt);
+} ums__fault_ops;
+
+extern const ums__fault_ops ums__fault_uffd_ops;
+extern const ums__fault_ops ums__fault_signal_ops;
+
+/* Probe userfaultfd: fills rt->uffd*, returns UMS_OK if usable. */
+ums_result ums__uffd_probe(ums_runtime_t *rt);
+
+/* Resolve a CPU fault at addr (called by the fault service thread of either mode).
+ * Returns true when the faulting thread may be woken now; false when it must keep
+ * waiting (a migration will wake it). Never touches managed memory. */
+bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp);
+
+ums_location_t ums__fetch_target(ums_runtime_t *rt, const ums__block *b);
+
+/* ---------- the runtime ---------- */
+
+struct ums_runtime {
+    ums_runtime_config cfg;
+    ums_fault_mode fault_mode;
+    const ums__fault_ops *fops;
+    char fault_reason[320];
+    size_t page_size;
+    size_t block_size;
+
+    pthread_mutex_t lock;      /* allocation list, backends, locations */
+    ums__alloc *allocs;
+    size_t nallocs_live;
+
+    ums__backend *backends[16];
+    unsigned nbackends;
+    ums__location locs[UMS_MAX_LOCATIONS];
+    unsigned nlocs;
+    ums_location_t host_default; /* host node for new allocations / fetches */
+    ums__backend *host_backend;
+
+    /* userfaultfd */
+    int uffd;
+    bool uffd_wp, uffd_move, uffd_kernel_faults;
+    /* signal mode */
+    int sig_pipe[2];
+    /* fault service thread */
+    pthread_t fault_thread;
+    bool fault_thread_started;
+    int stop_fd[2];            /* write end wakes the fault thread to stop */
+
+    /* prefetch workers */
+    pthread_mutex_t work_lock;
+    pthread_cond_t work_cond;
+    struct ums__job *work_head, *work_tail;
+    bool work_stop;
+    pthread_t workers[8];
+    unsigned nworkers;
+
+    struct {
+        _Atomic uint64_t faults, read_faults, write_faults, first_touch_faults, fetches, invalidations,
+            migrations, migrations_aborted, bytes_h2h, bytes_h2d, bytes_d2h, bytes_d2d, reader_waits,
+            writer_waits, reader_wait_ns, writer_wait_ns, prefetches;
+    } ctr;
+};
+
+/* runtime.c */
+ums_result ums__runtime_resolve(ums_runtime_t **rt, const char *function);
+ums__location *ums__loc(ums_runtime_t *rt, ums_location_t id);
+bool ums__loc_is_host(ums_runtime_t *rt, ums_location_t id);
+
+/* backend calls, with fault injection ("op:NAME") and error wrapping (backend_call.c) */
+ums_result ums__be_mem_alloc(ums_runtime_t *rt, ums_location_t loc, size_t size, ums_devmem **out);
+void ums__be_mem_free(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem, size_t size);
+ums_result ums__be_copy_to(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len);
+ums_result ums__be_copy_from(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len);
+ums_result ums__be_copy_peer(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
+                             ums_devmem *src, size_t len);
+void *ums__be_host_ptr(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem);
+ums_result ums__backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const char *config, void *dl);
+void ums__backends_fini(ums_runtime_t *rt);
+
+/* registry.c: address → allocation, across runtimes */
+ums_result ums__registry_add(ums__alloc *a);
+void ums__registry_remove(ums__alloc *a);
+/* Find the allocation containing [p, p+len) and take a reference (release with ums__alloc_put). */
+ums_result ums__alloc_get(const void *p, size_t len, const char *function, ums__alloc **out);
+void ums__alloc_put(ums__alloc *a);
+ums_result ums__registry_retire(void *p, const char *function, ums__alloc **out);
+/* Lock-free-enough lookup for the fault path: no reference taken. */
+ums__alloc *ums__registry_lookup(const void *p);
+
+/* alloc.c */
+void ums__alloc_destroy(ums__alloc *a);
+static inline size_t ums__block_index(const ums__alloc *a, const void *p) {
+    return (size_t)((const char *)p - a->base) / a->rt->block_size;
+}
+static inline char *ums__block_addr(const ums__alloc *a, size_t i) { return a->base + i * a->rt->block_size; }
+
+/* state.c: every block state transition, pure bookkeeping */
+typedef enum ums__event {
+    UMS_EV_MIGRATE_BEGIN = 0, /* HOST|DEVICE|SHARED → MIGRATING */
+    UMS_EV_MIGRATE_COMMIT,    /* MIGRATING → HOST|DEVICE (destination only) */
+    UMS_EV_MIGRATE_REPLICATE, /* MIGRATING → SHARED (source stays valid) */
+    UMS_EV_MIGRATE_ABORT,     /* MIGRATING → state before begin */
+    UMS_EV_FETCH,             /* DEVICE → HOST: CPU access brings the block back */
+    UMS_EV_FETCH_SHARED,      /* DEVICE → SHARED: CPU read of a READ_MOSTLY block */
+    UMS_EV_HOST_WRITE,        /* SHARED → HOST: CPU write invalidates device copies */
+    UMS_EV_DEVICE_WRITE,      /* SHARED → DEVICE: device write invalidates the others */
+    UMS_EV_COUNT
+} ums__event;
+
+typedef struct ums__transition {
+    ums__event ev;
+    ums_location_t src; /* MIGRATE_BEGIN: source; FETCH: device fetched from */
+    ums_location_t dst; /* MIGRATE_BEGIN: destination; DEVICE_WRITE: the writer */
+    bool dst_is_host;
+    ums_devmem *dst_mem; /* COMMIT/REPLICATE/FETCH_SHARED with a device destination */
+} ums__transition;
+
+const char *ums__event_name(ums__event ev);
+/* The state an event leads to from `from`, or -1 if the edge is illegal. */
+int ums__transition_target(ums_block_state from, ums__event ev);
+/* Apply a transition to b (locked). Device memories dropped by the transition are
+ * handed back in dropped[] (caller frees them after unlocking). */
+ums_result ums__block_apply(ums__block *b, const ums__transition *t, ums__devcopy *dropped, unsigned *ndropped);
+void ums__block_init(ums__block *b, ums_location_t host_loc);
+ums_devmem *ums__block_devmem(const ums__block *b, ums_location_t loc);
+uint64_t ums__block_valid_mask(const ums__block *b);
+
+/* migrate.c */
+/* Migrate blocks first..last; READ_MOSTLY blocks are replicated when replicate_rm. */
+ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, bool replicate_rm,
+                              ums_migrate_report *rep);
+ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep);
+/* Fetch a DEVICE block back to host (fault path). b locked. */
+ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device);
+/* SHARED → HOST after a CPU write. b locked. */
+ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i);
+void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);
+/* Wait (b locked) until b is not MIGRATING. */
+void ums__block_wait_stable(ums__block *b);
+
+/* prefetch.c */
+ums_result ums__workers_start(ums_runtime_t *rt);
+void ums__workers_stop(ums_runtime_t *rt);
+
+/* staging memory bound to a host node (host backend) */
+ums_result ums__staging_alloc(ums_runtime_t *rt, ums_location_t node, size_t len, void **out);
+void ums__staging_free(ums_runtime_t *rt, void *p, size_t len);
+
+/* built-in backends */
+const ums_backend_ops *ums__host_backend_entry(void);
+const ums_backend_ops *ums__sim_backend_entry(void);
+#ifdef UMS_HAVE_OPENCL
+const ums_backend_ops *ums__opencl_backend_entry(void);
+#endif
+
+/* config.c */
+ums_result ums__parse_size(const char *s, size_t *out);
+
+/* Counters */
+#define UMS_CTR_ADD(rt, field, v) atomic_fetch_add_explicit(&(rt)->ctr.field, (uint64_t)(v), memory_order_relaxed)
+
+#endif

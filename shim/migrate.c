@@ -1,0 +1,270 @@
+/* Migration as a transaction per block: prepare (allocate the destination) →
+ * copy → commit (atomic switch, wake waiters) or abort (destination freed,
+ * source untouched, waiters woken). Two protocols share every step:
+ *  - readable: the source is write-protected and stays readable during the copy;
+ *  - blocking: the source is saved and dropped first, so every access waits for
+ *    the whole copy, as under the kernel's own page migration (the baseline).
+ * The device fetch and SHARED invalidation used by the fault path live here too. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+void ums__block_wait_stable(ums__block *b) {
+    while (atomic_load(&b->state) == UMS_BLOCK_MIGRATING) pthread_cond_wait(&b->cond, &b->lock);
+}
+
+void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n) {
+    for (unsigned k = 0; k < n; k++) ums__be_mem_free(rt, dropped[k].loc, dropped[k].mem, rt->block_size);
+}
+
+static void count_bytes(ums_runtime_t *rt, ums_location_t src, ums_location_t dst, size_t n) {
+    bool sh = ums__loc_is_host(rt, src), dh = ums__loc_is_host(rt, dst);
+    if (sh && dh) UMS_CTR_ADD(rt, bytes_h2h, n);
+    else if (sh) UMS_CTR_ADD(rt, bytes_h2d, n);
+    else if (dh) UMS_CTR_ADD(rt, bytes_d2h, n);
+    else UMS_CTR_ADD(rt, bytes_d2d, n);
+}
+
+/* Account the time of threads that slept on the block (uffd mode), then wake them. */
+static void wake_waiters(ums_runtime_t *rt, ums__block *b, char *addr) {
+    uint64_t now = ums__now_ns();
+    if (b->rwait_since_ns) UMS_CTR_ADD(rt, reader_wait_ns, now - b->rwait_since_ns);
+    if (b->wwait_since_ns) UMS_CTR_ADD(rt, writer_wait_ns, now - b->wwait_since_ns);
+    b->rwait_since_ns = b->wwait_since_ns = 0;
+    rt->fops->wake(rt, b, addr, rt->block_size);
+    pthread_cond_broadcast(&b->cond);
+}
+
+static ums_result apply(ums__block *b, ums__transition t, ums__devcopy *dropped, unsigned *nd) {
+    ums_result r = ums__block_apply(b, &t, dropped, nd);
+    if (r != UMS_OK)
+        return ums__fail("migrate", "core", r, 0, "illegal transition %s from state %s", ums__event_name(t.ev),
+                         ums_block_state_name((ums_block_state)atomic_load(&b->state)));
+    return UMS_OK;
+}
+
+ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[i];
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
+    ums_result r = apply(b, (ums__transition){.ev = UMS_EV_HOST_WRITE}, dropped, &nd);
+    if (r != UMS_OK) return r;
+    /* Device copies are gone before the host copy becomes writable. */
+    r = rt->fops->unprotect(rt, ums__block_addr(a, i), rt->block_size);
+    UMS_CTR_ADD(rt, invalidations, nd);
+    ums__free_dropped(rt, dropped, nd);
+    if (r != UMS_OK) {
+        /* still write-protected: the writer faults again and retries; state is
+         * HOST, so the retry only needs the protection lifted */
+        return r;
+    }
+    return UMS_OK;
+}
+
+ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[i];
+    size_t bs = rt->block_size;
+    if (b->ndev == 0) return UMS_OK;
+    ums_location_t src = b->dev[0].loc, dst = ums__fetch_target(rt, b);
+    ums_devmem *stage_mem;
+    ums_result r = ums__be_mem_alloc(rt, dst, bs, &stage_mem);
+    if (r != UMS_OK) return r;
+    void *stage = ums__be_host_ptr(rt, dst, stage_mem);
+    r = ums__be_copy_from(rt, src, stage, b->dev[0].mem, bs);
+    bool consumed = false;
+    if (r == UMS_OK) r = rt->fops->install(rt, ums__block_addr(a, i), stage, bs, keep_device, &consumed);
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
+    if (r == UMS_OK) {
+        r = apply(b,
+                  (ums__transition){.ev = keep_device ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH,
+                                    .src = src,
+                                    .dst = dst,
+                                    .dst_is_host = true},
+                  dropped, &nd);
+        b->populated = true;
+        UMS_CTR_ADD(rt, fetches, 1);
+        count_bytes(rt, src, dst, bs);
+    }
+    ums__be_mem_free(rt, dst, stage_mem, bs);
+    ums__free_dropped(rt, dropped, nd);
+    return r;
+}
+
+/* Make the block's copy at `dst` (already valid) the only one. b locked, not MIGRATING. */
+static ums_result make_exclusive_locked(ums__alloc *a, size_t i, ums_location_t dst) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[i];
+    if (ums__loc_is_host(rt, dst)) return ums__invalidate_devices_locked(a, i);
+    ums_result r = UMS_OK;
+    if (b->host_valid) r = rt->fops->zap(rt, ums__block_addr(a, i), rt->block_size);
+    if (r != UMS_OK) return r;
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
+    r = apply(b, (ums__transition){.ev = UMS_EV_DEVICE_WRITE, .dst = dst}, dropped, &nd);
+    ums__free_dropped(rt, dropped, nd);
+    return r;
+}
+
+ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[i];
+    char *addr = ums__block_addr(a, i);
+    size_t bs = rt->block_size;
+    bool dst_host = ums__loc_is_host(rt, dst);
+    bool blocking = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING;
+    ums_result r = UMS_OK;
+
+    pthread_mutex_lock(&b->lock);
+    ums__block_wait_stable(b);
+    uint64_t valid = ums__block_valid_mask(b);
+    if (valid & (1ull << dst)) {
+        /* Already there: done if it is the only copy (or replication was asked). */
+        if (!replicate && valid != (1ull << dst)) r = make_exclusive_locked(a, i, dst);
+        pthread_mutex_unlock(&b->lock);
+        if (r == UMS_OK) rep->blocks_already++;
+        return r;
+    }
+    /* A host copy lives in the managed pages, so a host destination replaces it. */
+    if (replicate && dst_host && b->host_valid) replicate = false;
+    ums_location_t src = b->host_valid ? b->host_loc : b->dev[0].loc;
+    bool src_host = b->host_valid;
+    if (src_host && !b->populated) {
+        /* Map every page first so write protection covers all of them. */
+        r = rt->fops->populate(rt, addr, bs);
+        if (r != UMS_OK) goto out_unlocked_err;
+        b->populated = true;
+    }
+
+    /* prepare: the destination exists before anything else changes */
+    ums_devmem *dst_mem = NULL, *tmp_mem = NULL;
+    void *stage = NULL, *tmp = NULL;
+    r = ums__be_mem_alloc(rt, dst, bs, &dst_mem);
+    if (r != UMS_OK) goto out_unlocked_err;
+    if (dst_host) stage = ums__be_host_ptr(rt, dst, dst_mem);
+    if (blocking && src_host) {
+        r = ums__be_mem_alloc(rt, b->host_loc, bs, &tmp_mem);
+        if (r != UMS_OK) {
+            ums__be_mem_free(rt, dst, dst_mem, bs);
+            goto out_unlocked_err;
+        }
+        tmp = ums__be_host_ptr(rt, b->host_loc, tmp_mem);
+    }
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
+    r = apply(b, (ums__transition){.ev = UMS_EV_MIGRATE_BEGIN, .src = src, .dst = dst, .dst_is_host = dst_host},
+              dropped, &nd);
+    if (r != UMS_OK) {
+        pthread_mutex_unlock(&b->lock);
+        ums__be_mem_free(rt, dst, dst_mem, bs);
+        if (tmp_mem) ums__be_mem_free(rt, b->host_loc, tmp_mem, bs);
+        return r;
+    }
+    atomic_store(&b->write_abort, 0);
+    bool zapped = false;
+    if (src_host) r = rt->fops->protect_read(rt, addr, bs); /* writers now wait */
+    pthread_mutex_unlock(&b->lock);
+
+    /* copy (unlocked: faults on the block are served meanwhile) */
+    if (r == UMS_OK && blocking && src_host) {
+        memcpy(tmp, addr, bs);
+        pthread_mutex_lock(&b->lock);
+        r = rt->fops->zap(rt, addr, bs); /* from here on every access waits */
+        zapped = r == UMS_OK;
+        pthread_mutex_unlock(&b->lock);
+    }
+    if (r == UMS_OK) {
+        const void *from = tmp ? tmp : addr;
+        ums_devmem *src_mem = src_host ? NULL : ums__block_devmem(b, src);
+        if (src_host && dst_host) memcpy(stage, from, bs);
+        else if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs);
+        else if (dst_host) r = ums__be_copy_from(rt, src, stage, src_mem, bs);
+        else r = ums__be_copy_peer(rt, dst, dst_mem, src, src_mem, bs);
+    }
+    if (r == UMS_OK && atomic_load(&b->write_abort))
+        r = ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0, "a CPU write to block %zu cancelled its migration", i);
+
+    pthread_mutex_lock(&b->lock);
+    bool consumed = false;
+    if (r == UMS_OK) {
+        /* commit */
+        bool keep = replicate;
+        if (dst_host) r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
+        else if (!keep && src_host && !zapped) r = rt->fops->zap(rt, addr, bs);
+        if (r == UMS_OK) {
+            r = apply(b,
+                      (ums__transition){.ev = keep ? UMS_EV_MIGRATE_REPLICATE : UMS_EV_MIGRATE_COMMIT,
+                                        .src = src,
+                                        .dst = dst,
+                                        .dst_is_host = dst_host,
+                                        .dst_mem = dst_host ? NULL : dst_mem},
+                      dropped, &nd);
+            if (r == UMS_OK && keep && src_host && zapped) {
+                /* blocking + replicate: the host copy was dropped; put it back read-only */
+                r = rt->fops->install(rt, addr, tmp, bs, true, &consumed);
+            }
+        }
+        if (r == UMS_OK) {
+            if (!dst_host) dst_mem = NULL; /* now owned by the block */
+            UMS_CTR_ADD(rt, migrations, 1);
+            count_bytes(rt, src, dst, bs);
+            rep->blocks_moved++;
+            rep->bytes_moved += bs;
+        }
+    }
+    if (r != UMS_OK && atomic_load(&b->state) == UMS_BLOCK_MIGRATING) {
+        /* abort: the source is untouched (or restored), the destination is freed */
+        ums_error_info saved = *ums_last_error();
+        ums_result rr = UMS_OK;
+        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, false, &consumed);
+        if (src_host && rr == UMS_OK) rr = rt->fops->unprotect(rt, addr, bs);
+        unsigned nd2 = 0;
+        ums__block_apply(b, &(ums__transition){.ev = UMS_EV_MIGRATE_ABORT}, dropped, &nd2);
+        UMS_CTR_ADD(rt, migrations_aborted, 1);
+        if (rr != UMS_OK)
+            ums__log(rt, UMS_LOG_ERROR, "restoring block %zu after an aborted migration: %s", i, ums_last_error()->message);
+        *(ums_error_info *)ums_last_error() = saved;
+    }
+    wake_waiters(rt, b, addr);
+    pthread_mutex_unlock(&b->lock);
+
+    ums__free_dropped(rt, dropped, nd);
+    if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
+    if (tmp_mem) ums__be_mem_free(rt, src, tmp_mem, bs);
+    if (r != UMS_OK) {
+        rep->blocks_failed++;
+        if (rep->first_error == UMS_OK) rep->first_error = r;
+    }
+    return r;
+
+out_unlocked_err:
+    pthread_mutex_unlock(&b->lock);
+    rep->blocks_failed++;
+    if (rep->first_error == UMS_OK) rep->first_error = r;
+    return r;
+}
+
+ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, bool replicate_rm,
+                              ums_migrate_report *rep) {
+    ums_result first_err = UMS_OK;
+    ums_error_info err;
+    memset(&err, 0, sizeof err);
+    for (size_t i = first; i <= last; i++) {
+        ums__block *b = &a->blocks[i];
+        pthread_mutex_lock(&b->lock);
+        bool replicate = replicate_rm && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY);
+        pthread_mutex_unlock(&b->lock);
+        ums_result r = ums__migrate_block(a, i, dst, replicate, rep);
+        if (r != UMS_OK && first_err == UMS_OK) {
+            first_err = r;
+            err = *ums_last_error();
+        }
+    }
+    rep->blocks_total += last - first + 1;
+    if (first_err != UMS_OK) *(ums_error_info *)ums_last_error() = err;
+    return first_err;
+}

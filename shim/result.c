@@ -1,0 +1,99 @@
+/* Result names and messages (from UMS_RESULT_MAP) and the last-error record. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+UMS_API const char *ums_result_name(ums_result r) {
+    switch (r) {
+#define UMS_NAME_CASE_(name, value, msg) \
+    case UMS_##name:                     \
+        return "UMS_" #name;
+        UMS_RESULT_MAP(UMS_NAME_CASE_)
+#undef UMS_NAME_CASE_
+    }
+    return "UMS_ERR_UNKNOWN_RESULT";
+}
+
+UMS_API const char *ums_result_string(ums_result r) {
+    switch (r) {
+#define UMS_MSG_CASE_(name, value, msg) \
+    case UMS_##name:                    \
+        return msg;
+        UMS_RESULT_MAP(UMS_MSG_CASE_)
+#undef UMS_MSG_CASE_
+    }
+    return "unknown result code";
+}
+
+/* One record per thread: the documented error side channel. */
+static _Thread_local ums_error_info last_error = {UMS_OK, 0, "core", "", ""};
+/* Set when a backend recorded detail during the current call (see ums__fail_keep). */
+static _Thread_local int backend_detail_pending;
+
+UMS_API const ums_error_info *ums_last_error(void) { return &last_error; }
+
+UMS_API void ums_clear_error(void) {
+    last_error.code = UMS_OK;
+    last_error.native = 0;
+    last_error.backend = "core";
+    last_error.function = "";
+    last_error.message[0] = '\0';
+    backend_detail_pending = 0;
+}
+
+static void vrecord(const char *function, const char *backend, ums_result code, int native, const char *fmt,
+                    va_list ap) {
+    last_error.code = code;
+    last_error.native = native;
+    last_error.backend = backend ? backend : "core";
+    last_error.function = function ? function : "";
+    vsnprintf(last_error.message, sizeof last_error.message, fmt, ap);
+}
+
+ums_result ums__fail(const char *function, const char *backend, ums_result code, int native, const char *fmt,
+                     ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vrecord(function, backend, code, native, fmt, ap);
+    va_end(ap);
+    backend_detail_pending = 0;
+    return code;
+}
+
+/* Backends report detail through their services table before returning an error. */
+void ums__backend_set_error(const char *backend, ums_result code, int native, const char *fmt, va_list ap) {
+    vrecord("", backend, code, native, fmt, ap);
+    backend_detail_pending = 1;
+}
+
+ums_result ums__fail_keep(const char *function, ums_result code) {
+    if (backend_detail_pending) {
+        last_error.function = function;
+        last_error.code = code;
+        backend_detail_pending = 0;
+        return code;
+    }
+    return ums__fail(function, "core", code, 0, "%s", ums_result_string(code));
+}
+
+uint64_t ums__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void ums__log(ums_runtime_t *rt, ums_log_level level, const char *fmt, ...) {
+    if (!rt || level == UMS_LOG_OFF || (int)level > (int)rt->cfg.log_level) return;
+    static const char *const names[] = {"off", "error", "warn", "info", "debug"};
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "umshim[%s]: %s\n", names[level], buf);
+}
+
+UMS_API const char *ums_version(void) { return "0.1.0"; }
