@@ -220,8 +220,10 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         /* abort: the source is untouched (or restored), the destination is freed */
         ums_error_info saved = *ums_last_error();
         ums_result rr = UMS_OK;
-        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, false, &consumed);
-        if (src_host && rr == UMS_OK) rr = rt->fops->unprotect(rt, addr, bs);
+        /* A SHARED block goes back to read-only: its device replicas are still valid. */
+        bool was_shared = b->prev_state == UMS_BLOCK_SHARED;
+        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, was_shared, &consumed);
+        if (src_host && rr == UMS_OK && !was_shared) rr = rt->fops->unprotect(rt, addr, bs);
         unsigned nd2 = 0;
         ums__block_apply(b, &(ums__transition){.ev = UMS_EV_MIGRATE_ABORT}, dropped, &nd2);
         UMS_CTR_ADD(rt, migrations_aborted, 1);
