@@ -17,9 +17,12 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/umshimConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/umshimConfig.cmake ${PROJECT_BINARY_DIR}/umshimConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/umshim)
 
-set(UMS_PC_REQUIRES_PRIVATE "hwloc libdrm")
+# Private libraries as plain -l flags: a static consumer links them as shared
+# libraries (Requires.private would drag in their own static closures).
+set(UMS_PC_LIBS_PRIVATE "-lhwloc -ldrm")
 if(UMS_BUILD_OPENCL)
-  set(UMS_PC_REQUIRES_PRIVATE "${UMS_PC_REQUIRES_PRIVATE} OpenCL")
+  set(UMS_PC_LIBS_PRIVATE "${UMS_PC_LIBS_PRIVATE} -lOpenCL")
 endif()
+set(UMS_PC_LIBS_PRIVATE "${UMS_PC_LIBS_PRIVATE} -lpthread -ldl")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/umshim.pc.in ${PROJECT_BINARY_DIR}/umshim.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/umshim.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
