@@ -133,7 +133,7 @@ static ums_result uffd_copy(ums_runtime_t *rt, char *addr, const char *src, size
         struct uffdio_copy c = {.dst = (uintptr_t)(addr + done),
                                 .src = (uintptr_t)(src + done),
                                 .len = len - done,
-                                .mode = read_only ? UFFDIO_COPY_MODE_WP : 0};
+                                .mode = UFFDIO_COPY_MODE_DONTWAKE | (read_only ? UFFDIO_COPY_MODE_WP : 0)};
         if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_COPY, rt->uffd, UFFDIO_COPY, &c) == 0) return UMS_OK;
         int e = errno;
         if (c.copy > 0) done += (size_t)c.copy;
@@ -146,7 +146,8 @@ static ums_result uffd_copy(ums_runtime_t *rt, char *addr, const char *src, size
 
 /* Install staged data over a block: the block's pages are dropped, then the
  * staged pages are moved in (UFFDIO_MOVE, no copy) or copied in (UFFDIO_COPY).
- * Threads that faulted on the range in between are woken by the ioctl. */
+ * Nobody is woken here: the caller records the new state first, then wakes the
+ * threads that faulted on the range (fops->wake). */
 static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only,
                                bool *consumed) {
     *consumed = false;
@@ -158,7 +159,7 @@ static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, siz
             struct uffdio_move m = {.dst = (uintptr_t)(addr + done),
                                     .src = (uintptr_t)((char *)staging + done),
                                     .len = len - done,
-                                    .mode = 0};
+                                    .mode = UFFDIO_MOVE_MODE_DONTWAKE};
             if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_MOVE, rt->uffd, UFFDIO_MOVE, &m) == 0) {
                 done = len;
                 break;

@@ -264,6 +264,20 @@ const ums_backend_ops *ums__opencl_backend_entry(void);
 /* config.c */
 ums_result ums__parse_size(const char *s, size_t *out);
 
+/* Reads of managed memory by a migration copy. Writers cannot run meanwhile:
+ * the block is write-protected (userfaultfd) or read-only (mprotect), and the
+ * kernel enforces that. ThreadSanitizer cannot see a page fault as
+ * synchronisation, so it is told to ignore exactly these copies. */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+#define UMS_MANAGED_READ_BEGIN() __tsan_ignore_thread_begin()
+#define UMS_MANAGED_READ_END() __tsan_ignore_thread_end()
+#else
+#define UMS_MANAGED_READ_BEGIN() ((void)0)
+#define UMS_MANAGED_READ_END() ((void)0)
+#endif
+
 /* Counters */
 #define UMS_CTR_ADD(rt, field, v) atomic_fetch_add_explicit(&(rt)->ctr.field, (uint64_t)(v), memory_order_relaxed)
 

@@ -90,6 +90,7 @@ ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device) {
         UMS_CTR_ADD(rt, fetches, 1);
         count_bytes(rt, src, dst, bs);
     }
+    if (consumed || r == UMS_OK) rt->fops->wake(rt, b, ums__block_addr(a, i), bs);
     ums__be_mem_free(rt, dst, stage_mem, bs);
     ums__free_dropped(rt, dropped, nd);
     return r;
@@ -171,7 +172,9 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
 
     /* copy (unlocked: faults on the block are served meanwhile) */
     if (r == UMS_OK && blocking && src_host) {
+        UMS_MANAGED_READ_BEGIN();
         memcpy(tmp, addr, bs);
+        UMS_MANAGED_READ_END();
         pthread_mutex_lock(&b->lock);
         r = rt->fops->zap(rt, addr, bs); /* from here on every access waits */
         zapped = r == UMS_OK;
@@ -180,10 +183,12 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     if (r == UMS_OK) {
         const void *from = tmp ? tmp : addr;
         ums_devmem *src_mem = src_host ? NULL : ums__block_devmem(b, src);
+        if (src_host) UMS_MANAGED_READ_BEGIN();
         if (src_host && dst_host) memcpy(stage, from, bs);
         else if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs);
         else if (dst_host) r = ums__be_copy_from(rt, src, stage, src_mem, bs);
         else r = ums__be_copy_peer(rt, dst, dst_mem, src, src_mem, bs);
+        if (src_host) UMS_MANAGED_READ_END();
     }
     if (r == UMS_OK && atomic_load(&b->write_abort))
         r = ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0, "a CPU write to block %zu cancelled its migration", i);

@@ -318,7 +318,17 @@ static void groups_free(cpu_groups *g)
     }
     free(g->sets);
     free(g->objs);
-    memset(g, 0, sizeof *g);
+    g->sets = NULL;
+    g->objs = NULL;
+    g->count = 0;
+}
+
+static int group_index(const cpu_groups *g, hwloc_obj_t loc)
+{
+    for (unsigned i = 0; i < g->count; i++) {
+        if (g->objs[i] == loc) return (int)i;
+    }
+    return -1;
 }
 
 /* Split `cpuset` into locality groups and add each PU's first-touch node to
@@ -347,10 +357,7 @@ static int split_by_locality(hwloc_topology_t topo, hwloc_const_cpuset_t cpuset,
             }
         }
         if (!loc) loc = root;
-        unsigned i;
-        for (i = 0; i < g->count && g->objs[i] != loc; i++) {
-        }
-        if (i < g->count) continue;
+        if (group_index(g, loc) >= 0) continue;
         if (g->count == cap) continue; /* cannot happen: one node per locality */
         hwloc_bitmap_t piece = hwloc_bitmap_alloc();
         if (!piece) goto nomem;
@@ -554,38 +561,42 @@ static ums_result decide_by_distance(decide_ctx *c, const char *missing)
         snprintf(why, sizeof why, "%s and no NUMA distances", missing);
         return decide_local_one(c, why);
     }
-    const cand *best = NULL;
-    cand cur, keep;
-    unsigned counted = 0, best_counted = 0;
+    cand *cs = calloc(c->dist->nbobjs ? c->dist->nbobjs : 1, sizeof *cs);
+    if (!cs) return fail_nomem(c->out);
+    unsigned k = 0, best_counted = 0;
     for (unsigned i = 0; i < c->dist->nbobjs; i++) {
         hwloc_obj_t node = c->dist->objs[i];
+        unsigned counted = 0;
         if (!node || node->type != HWLOC_OBJ_NUMANODE) continue;
-        cur.node = node;
-        cur.dist = 0;
-        cur.value = dist_from_local(c, node, &counted);
-        if (cur.value == UINT64_MAX) continue;
-        if (!best || cand_better(&cur, best, 1)) {
-            keep = cur;
-            best = &keep;
-            best_counted = counted;
-        }
+        cs[k].node = node;
+        cs[k].dist = 0;
+        cs[k].value = dist_from_local(c, node, &counted);
+        if (cs[k].value == UINT64_MAX) continue;
+        if (counted > best_counted) best_counted = counted;
+        k++;
     }
-    if (!best) {
+    const char *tie;
+    const cand *bestp = cand_pick(cs, k, 1, 0, &tie);
+    if (!bestp) {
+        free(cs);
         char why[128];
         snprintf(why, sizeof why, "%s and no NUMA distance from the cpuset's nodes", missing);
         return decide_local_one(c, why);
     }
+    cand best_copy = *bestp;
+    const cand *best = &best_copy;
+    free(cs);
     uint64_t mean = best->value / (best_counted ? best_counted : 1);
     out_one(c->out, best->node->os_index);
     c->out->basis = UMS_PLACE_BASIS_DISTANCE;
     c->out->fallback = 1;
     c->out->value = mean;
     if (best_counted > 1) {
-        out_reason(c->out, "node %u: %s for cpuset %s; fell back to NUMA distance %llu (mean from local nodes %s)",
-                   best->node->os_index, missing, c->cpuset_str, (unsigned long long)mean, c->local_str);
+        out_reason(c->out, "node %u: %s for cpuset %s; fell back to NUMA distance %llu (mean from local nodes %s)%s",
+                   best->node->os_index, missing, c->cpuset_str, (unsigned long long)mean, c->local_str, tie);
     } else {
-        out_reason(c->out, "node %u: %s for cpuset %s; fell back to NUMA distance %llu from local node %s",
-                   best->node->os_index, missing, c->cpuset_str, (unsigned long long)mean, c->local_str);
+        out_reason(c->out, "node %u: %s for cpuset %s; fell back to NUMA distance %llu from local node %s%s",
+                   best->node->os_index, missing, c->cpuset_str, (unsigned long long)mean, c->local_str, tie);
     }
     return UMS_OK;
 }

@@ -32,6 +32,9 @@ UMS_API const char *ums_result_string(ums_result r) {
 static _Thread_local ums_error_info last_error = {UMS_OK, 0, "core", "", ""};
 /* Set when a backend recorded detail during the current call (see ums__fail_keep). */
 static _Thread_local int backend_detail_pending;
+/* The backend's name is copied: the record may outlive the backend (a plug-in
+ * that failed to start is unloaded before the caller reads the record). */
+static _Thread_local char backend_name[32] = "core";
 
 UMS_API const ums_error_info *ums_last_error(void) { return &last_error; }
 
@@ -48,7 +51,8 @@ static void vrecord(const char *function, const char *backend, ums_result code, 
                     va_list ap) {
     last_error.code = code;
     last_error.native = native;
-    last_error.backend = backend ? backend : "core";
+    snprintf(backend_name, sizeof backend_name, "%s", backend ? backend : "core");
+    last_error.backend = backend_name;
     last_error.function = function ? function : "";
     vsnprintf(last_error.message, sizeof last_error.message, fmt, ap);
 }

@@ -19,6 +19,16 @@ ums_result ums__topology_load_system(hwloc_topology_t *out)
 
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) return errno_result(errno);
+    /* Discovery plug-ins that would start vendor runtimes inside topology
+     * loading (OpenCL platforms, CUDA, NVML, ROCm SMI, Level Zero, an X
+     * display for GL): the backends own those runtimes and match devices by
+     * PCI address instead. "pci" (libpciaccess) is redundant on Linux, where
+     * hwloc reads PCI devices and their locality from sysfs, and it leaves
+     * allocations behind that leak checkers report. Components that are not
+     * installed make this call fail, which is fine. */
+    static const char *const skip[] = {"pci", "opencl", "cuda", "nvml", "rsmi", "levelzero", "gl"};
+    for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+        (void)hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, skip[i]);
     /* Important I/O only: GPUs, NICs, storage and the bridges above them are
      * what PCI locality needs; keeping everything is slower for nothing. */
     if (hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT) != 0 ||
