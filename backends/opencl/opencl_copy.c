@@ -1,0 +1,276 @@
+/*
+ * Transfers: host → device, device → host and device → device, each one
+ * non-blocking OpenCL command whose event becomes a fence, or is waited for
+ * when the caller asked for no fence.
+ *
+ * The host side of a transfer is only ever read (uploads) or written (downloads)
+ * by the OpenCL runtime's own copy: the backend never maps, protects or touches
+ * it, so other CPU threads may keep reading an upload's source meanwhile (the
+ * core's readable-during-migration protocol relies on that). The host memory
+ * must stay valid until the fence completes.
+ *
+ * Ordering: every command on a buffer waits for the previous command on it
+ * (ums_devmem.last), so transfers on one buffer are serialised even across
+ * queues. Every command is flushed as soon as it is enqueued, so a command on
+ * another queue that waits for it can always make progress.
+ *
+ * Errors: a failed call returns with nothing pending; if a command was already
+ * enqueued, it is waited for before returning, so a caller that aborts may free
+ * or reuse its host memory at once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opencl_internal.h"
+
+/* Status of an event's command: CL_COMPLETE (0), negative on failure, positive while
+ * pending; `fallback` when it cannot be queried. */
+static cl_int event_status(cl_event ev, cl_int fallback) {
+    cl_int st;
+    if (UMS_CL(clGetEventInfo)(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st, &st, NULL) != CL_SUCCESS)
+        return fallback;
+    return st;
+}
+
+cl_int ums__opencl_wait_event(cl_event ev, cl_command_queue queue) {
+    cl_int err = UMS_CL(clWaitForEvents)(1, &ev);
+    if (err == CL_SUCCESS)
+        return CL_SUCCESS;
+    if (err != CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) {
+        /* The wait itself failed: the command may still run. Make sure it is over
+         * before anyone reuses the host memory it reads or writes. */
+        if (!queue || UMS_CL(clFinish)(queue) != CL_SUCCESS) {
+            const struct timespec pause = {0, 100000};
+            while (event_status(ev, CL_COMPLETE) > CL_COMPLETE)
+                nanosleep(&pause, NULL);
+        }
+    }
+    cl_int st = event_status(ev, err);
+    return st < 0 ? st : err;
+}
+
+/* Put mem's last command in a wait list if it may still be pending; forget it
+ * once it is over. Caller holds mem->lock. */
+static void wait_for_last(ums_devmem *mem, cl_event *list, cl_uint *n) {
+    if (!mem->last)
+        return;
+    if (event_status(mem->last, CL_QUEUED) <= CL_COMPLETE) {
+        UMS_CL(clReleaseEvent)(mem->last);
+        mem->last = NULL;
+        return;
+    }
+    list[(*n)++] = mem->last;
+}
+
+/* Remember `ev` (enqueued on `queue`) as mem's last command. Caller holds mem->lock. */
+static void remember(ums_devmem *mem, cl_event ev, cl_command_queue queue) {
+    if (mem->last) {
+        UMS_CL(clReleaseEvent)(mem->last);
+        mem->last = NULL;
+    }
+    if (UMS_CL(clRetainEvent)(ev) == CL_SUCCESS)
+        mem->last = ev;
+    else
+        ums__opencl_wait_event(ev, queue); /* cannot track it: let it finish instead */
+}
+
+cl_int ums__opencl_mem_drain(ums_devmem *mem) {
+    pthread_mutex_lock(&mem->lock);
+    cl_event ev = mem->last;
+    mem->last = NULL;
+    pthread_mutex_unlock(&mem->lock);
+    if (!ev)
+        return CL_SUCCESS;
+    cl_int err = ums__opencl_wait_event(ev, ums__opencl_mem_queue(mem));
+    UMS_CL(clReleaseEvent)(ev);
+    return err;
+}
+
+/* Hand over an enqueued command: as a fence (flushed) when `f` is given, else
+ * wait for it. Consumes `ev`, `f` and `bounce` whatever happens. */
+static ums_result complete(ums__opencl *cl, const ums__opencl_loc *loc, cl_command_queue queue, cl_event ev,
+                           ums_fence *f, void *bounce, ums_fence **fence, const char *what) {
+    cl_int err;
+    if (f) {
+        err = UMS_CL(clFlush)(queue);
+        if (err == CL_SUCCESS) {
+            f->event = ev;
+            f->queue = queue;
+            f->bounce = bounce;
+            *fence = f;
+            return UMS_OK;
+        }
+        free(f);
+        ums__opencl_wait_event(ev, queue);
+        UMS_CL(clReleaseEvent)(ev);
+        free(bounce);
+        return ums__opencl_fail_cl(cl, err, "clFlush", loc);
+    }
+    err = ums__opencl_wait_event(ev, queue);
+    UMS_CL(clReleaseEvent)(ev);
+    free(bounce);
+    return err == CL_SUCCESS ? UMS_OK : ums__opencl_fail_cl(cl, err, what, loc);
+}
+
+static ums_result check_range(ums__opencl *cl, const ums_devmem *mem, size_t off, size_t len, const char *op) {
+    if (off > mem->size || len > mem->size - off)
+        return ums__opencl_fail(cl, UMS_ERR_OUT_OF_RANGE, 0,
+                                "%s: %s of %zu bytes at offset %zu exceeds the %zu-byte buffer", mem->loc->name, op,
+                                len, off, mem->size);
+    return UMS_OK;
+}
+
+static ums_result new_fence(ums__opencl *cl, ums_fence **fence, ums_fence **f) {
+    *f = NULL;
+    if (!fence)
+        return UMS_OK;
+    *f = calloc(1, sizeof **f);
+    if (!*f)
+        return ums__opencl_fail(cl, UMS_ERR_NO_MEMORY, ENOMEM, "out of host memory for a fence");
+    return UMS_OK;
+}
+
+/* Upload `len` bytes from `src`; `bounce` (may be NULL) is freed when done. */
+static ums_result write_buffer(ums__opencl *cl, ums_devmem *dst, size_t dst_off, const void *src, size_t len,
+                               void *bounce, ums_fence **fence) {
+    ums_fence *f;
+    ums_result r = new_fence(cl, fence, &f);
+    if (r != UMS_OK) {
+        free(bounce);
+        return r;
+    }
+    cl_command_queue q = ums__opencl_mem_queue(dst);
+    cl_event wait[1], ev = NULL;
+    cl_uint nwait = 0;
+    pthread_mutex_lock(&dst->lock);
+    wait_for_last(dst, wait, &nwait);
+    cl_int err =
+        UMS_CL(clEnqueueWriteBuffer)(q, dst->buffer, CL_FALSE, dst_off, len, src, nwait, nwait ? wait : NULL, &ev);
+    if (err == CL_SUCCESS)
+        remember(dst, ev, q);
+    pthread_mutex_unlock(&dst->lock);
+    if (err != CL_SUCCESS) {
+        free(f);
+        free(bounce);
+        return ums__opencl_fail_cl(cl, err, "clEnqueueWriteBuffer", dst->loc);
+    }
+    return complete(cl, dst->loc, q, ev, f, bounce, fence, "clEnqueueWriteBuffer");
+}
+
+ums_result ums__opencl_copy_to(void *backend, ums_devmem *dst, size_t dst_off, const void *src, size_t len,
+                               ums_fence **fence) {
+    ums__opencl *cl = backend;
+    if (fence)
+        *fence = NULL;
+    if (!cl || !dst || (!src && len))
+        return UMS_ERR_NULL_POINTER;
+    ums_result r = check_range(cl, dst, dst_off, len, "copy to device");
+    if (r != UMS_OK || len == 0)
+        return r;
+    return write_buffer(cl, dst, dst_off, src, len, NULL, fence);
+}
+
+ums_result ums__opencl_copy_from(void *backend, void *dst, ums_devmem *src, size_t src_off, size_t len,
+                                 ums_fence **fence) {
+    ums__opencl *cl = backend;
+    if (fence)
+        *fence = NULL;
+    if (!cl || !src || (!dst && len))
+        return UMS_ERR_NULL_POINTER;
+    ums_result r = check_range(cl, src, src_off, len, "copy from device");
+    if (r != UMS_OK || len == 0)
+        return r;
+    ums_fence *f;
+    if ((r = new_fence(cl, fence, &f)) != UMS_OK)
+        return r;
+    cl_command_queue q = ums__opencl_mem_queue(src);
+    cl_event wait[1], ev = NULL;
+    cl_uint nwait = 0;
+    pthread_mutex_lock(&src->lock);
+    wait_for_last(src, wait, &nwait);
+    cl_int err =
+        UMS_CL(clEnqueueReadBuffer)(q, src->buffer, CL_FALSE, src_off, len, dst, nwait, nwait ? wait : NULL, &ev);
+    if (err == CL_SUCCESS)
+        remember(src, ev, q);
+    pthread_mutex_unlock(&src->lock);
+    if (err != CL_SUCCESS) {
+        free(f);
+        return ums__opencl_fail_cl(cl, err, "clEnqueueReadBuffer", src->loc);
+    }
+    return complete(cl, src->loc, q, ev, f, NULL, fence, "clEnqueueReadBuffer");
+}
+
+ums_result ums__opencl_copy_peer(void *backend, ums_devmem *dst, size_t dst_off, ums_devmem *src, size_t src_off,
+                                 size_t len, ums_fence **fence) {
+    ums__opencl *cl = backend;
+    if (fence)
+        *fence = NULL;
+    if (!cl || !dst || !src)
+        return UMS_ERR_NULL_POINTER;
+    ums_result r = check_range(cl, dst, dst_off, len, "peer copy destination");
+    if (r == UMS_OK)
+        r = check_range(cl, src, src_off, len, "peer copy source");
+    if (r != UMS_OK || len == 0)
+        return r;
+    if (src == dst && src_off < dst_off + len && dst_off < src_off + len)
+        return ums__opencl_fail(cl, UMS_ERR_INVALID_ARG, 0, "%s: peer copy within one buffer overlaps", dst->loc->name);
+
+    if (src->domain->context != dst->domain->context) {
+        /* Different contexts cannot share a command: bounce through host memory. */
+        void *bounce = malloc(len);
+        if (!bounce)
+            return ums__opencl_fail(cl, UMS_ERR_NO_MEMORY, ENOMEM, "out of host memory for a %zu-byte bounce buffer",
+                                    len);
+        r = ums__opencl_copy_from(cl, bounce, src, src_off, len, NULL);
+        if (r != UMS_OK) {
+            free(bounce);
+            return r;
+        }
+        return write_buffer(cl, dst, dst_off, bounce, len, bounce, fence);
+    }
+
+    ums_fence *f;
+    if ((r = new_fence(cl, fence, &f)) != UMS_OK)
+        return r;
+    cl_command_queue q = ums__opencl_mem_queue(dst);
+    ums_devmem *first = src < dst ? src : dst, *second = src < dst ? dst : src;
+    cl_event wait[2], ev = NULL;
+    cl_uint nwait = 0;
+    pthread_mutex_lock(&first->lock);
+    if (second != first)
+        pthread_mutex_lock(&second->lock);
+    wait_for_last(first, wait, &nwait);
+    if (second != first)
+        wait_for_last(second, wait, &nwait);
+    cl_int err = UMS_CL(clEnqueueCopyBuffer)(q, src->buffer, dst->buffer, src_off, dst_off, len, nwait,
+                                             nwait ? wait : NULL, &ev);
+    if (err == CL_SUCCESS) {
+        remember(first, ev, q);
+        if (second != first)
+            remember(second, ev, q);
+    }
+    if (second != first)
+        pthread_mutex_unlock(&second->lock);
+    pthread_mutex_unlock(&first->lock);
+    if (err != CL_SUCCESS) {
+        free(f);
+        return ums__opencl_fail_cl(cl, err, "clEnqueueCopyBuffer", dst->loc);
+    }
+    return complete(cl, dst->loc, q, ev, f, NULL, fence, "clEnqueueCopyBuffer");
+}
+
+ums_result ums__opencl_fence_wait(void *backend, ums_fence *fence) {
+    ums__opencl *cl = backend;
+    if (!fence)
+        return UMS_OK; /* a transfer that completed at once has no fence */
+    cl_int err = CL_SUCCESS;
+    if (fence->event) {
+        err = ums__opencl_wait_event(fence->event, fence->queue);
+        UMS_CL(clReleaseEvent)(fence->event);
+    }
+    free(fence->bounce);
+    free(fence);
+    return err == CL_SUCCESS ? UMS_OK : ums__opencl_fail_cl(cl, err, "waiting for a transfer", NULL);
+}
