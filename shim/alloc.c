@@ -21,6 +21,7 @@ static void alloc_release_memory(ums__alloc *a) {
             pthread_cond_destroy(&b->cond);
         }
         free(a->blocks);
+        ums__be_region_release(rt, a->base);
     }
     if (a->map_base) {
         rt->fops->unregister_range(rt, a->base, a->map_size);

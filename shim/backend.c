@@ -225,6 +225,33 @@ ums_result ums__be_mem_alloc(ums_runtime_t *rt, ums_location_t loc, size_t size,
     return UMS_OK;
 }
 
+ums_result ums__be_block_alloc(ums_runtime_t *rt, ums_location_t loc, const ums__alloc *a, size_t i,
+                               ums_devmem **out) {
+    ums__location *L = &rt->locs[loc];
+    size_t bs = rt->block_size;
+    if (L->info.kind != UMS_LOCATION_DEVICE || !L->backend->ops.mem_alloc_region)
+        return ums__be_mem_alloc(rt, loc, bs, out);
+    INJECT_OP(UMS_OP_MEM_ALLOC);
+    uint64_t cap = L->info.capacity;
+    if (cap && atomic_load(&L->used) + bs > cap)
+        return ums__fail(__func__, L->backend->name, UMS_ERR_NO_DEVICE_MEMORY, 0,
+                         "%s is full: %llu of %llu bytes used, %zu more wanted", L->name,
+                         (unsigned long long)atomic_load(&L->used), (unsigned long long)cap, bs);
+    ums_result r =
+        L->backend->ops.mem_alloc_region(L->backend->state, L->index, a->base, a->map_size, i * bs, bs, out);
+    if (r != UMS_OK) return ums__fail_keep(__func__, r);
+    atomic_fetch_add(&L->used, bs);
+    return UMS_OK;
+}
+
+void ums__be_region_release(ums_runtime_t *rt, const void *base) {
+    for (unsigned i = 0; i < rt->nlocs; i++) {
+        ums__location *L = &rt->locs[i];
+        if (L->info.kind == UMS_LOCATION_DEVICE && L->backend->ops.region_release)
+            L->backend->ops.region_release(L->backend->state, L->index, base);
+    }
+}
+
 void ums__be_mem_free(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem, size_t size) {
     ums__location *L = &rt->locs[loc];
     if (!mem) return;

@@ -176,6 +176,12 @@ bool ums__loc_is_host(ums_runtime_t *rt, ums_location_t id);
 
 /* backend calls, with fault injection ("op:NAME") and error wrapping (backend_call.c) */
 ums_result ums__be_mem_alloc(ums_runtime_t *rt, ums_location_t loc, size_t size, ums_devmem **out);
+/* Memory for block i of allocation a at a device location (a region part when the
+ * backend supports regions). */
+ums_result ums__be_block_alloc(ums_runtime_t *rt, ums_location_t loc, const struct ums__alloc *a, size_t i,
+                               ums_devmem **out);
+/* Tell every device location's backend that allocation `base` is gone. */
+void ums__be_region_release(ums_runtime_t *rt, const void *base);
 void ums__be_mem_free(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem, size_t size);
 ums_result ums__be_copy_to(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len);
 ums_result ums__be_copy_from(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len);

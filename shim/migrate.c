@@ -144,7 +144,7 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     /* prepare: the destination exists before anything else changes */
     ums_devmem *dst_mem = NULL, *tmp_mem = NULL;
     void *stage = NULL, *tmp = NULL;
-    r = ums__be_mem_alloc(rt, dst, bs, &dst_mem);
+    r = dst_host ? ums__be_mem_alloc(rt, dst, bs, &dst_mem) : ums__be_block_alloc(rt, dst, a, i, &dst_mem);
     if (r != UMS_OK) goto out_unlocked_err;
     if (dst_host) stage = ums__be_host_ptr(rt, dst, dst_mem);
     if (blocking && src_host) {

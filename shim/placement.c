@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal.h"
 #include "placement_internal.h"
 
 /* ------------------------------------------------------------------------ */
@@ -48,21 +49,18 @@ static const char *const basis_names[] = {
 };
 #define BASIS_COUNT (sizeof basis_names / sizeof basis_names[0])
 
-UMS_API const char *ums_placement_policy_name(ums_placement_policy policy)
-{
+UMS_API const char *ums_placement_policy_name(ums_placement_policy policy) {
     unsigned i = (unsigned)policy;
     return i < POLICY_COUNT ? policy_names[i] : "unknown";
 }
 
-UMS_API const char *ums_placement_basis_name(ums_placement_basis basis)
-{
+UMS_API const char *ums_placement_basis_name(ums_placement_basis basis) {
     unsigned i = (unsigned)basis;
     return i < BASIS_COUNT ? basis_names[i] : "unknown";
 }
 
 /* Case-insensitive comparison where '_' matches '-'. */
-static int name_matches(const char *name, const char *canonical)
-{
+static int name_matches(const char *name, const char *canonical) {
     for (;; name++, canonical++) {
         char a = *name, b = *canonical;
         if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
@@ -72,21 +70,24 @@ static int name_matches(const char *name, const char *canonical)
     }
 }
 
-UMS_API ums_result ums_placement_policy_parse(const char *name, ums_placement_policy *out)
-{
-    if (!name || !out) return UMS_ERR_NULL_POINTER;
+UMS_API ums_result ums_placement_policy_parse(const char *name, ums_placement_policy *out) {
+    static const char fn[] = "ums_placement_policy_parse";
+    if (!name) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "name is NULL");
+    if (!out) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     for (unsigned i = 0; i < POLICY_COUNT; i++) {
         if (name_matches(name, policy_names[i])) {
             *out = (ums_placement_policy)i;
             return UMS_OK;
         }
     }
-    return UMS_ERR_INVALID_ARG;
+    return ums__fail(fn, "core", UMS_ERR_INVALID_ARG, 0,
+                     "unknown placement policy \"%.64s\" (local, bind, interleave, near-device, highest-bandwidth, "
+                     "lowest-latency, largest-capacity)",
+                     name);
 }
 
-UMS_API ums_result ums_placement_init(ums_placement *p, ums_placement_policy policy)
-{
-    if (!p) return UMS_ERR_NULL_POINTER;
+UMS_API ums_result ums_placement_init(ums_placement *p, ums_placement_policy policy) {
+    if (!p) return ums__fail("ums_placement_init", "core", UMS_ERR_NULL_POINTER, 0, "p is NULL");
     memset(p, 0, sizeof *p);
     p->struct_size = (uint32_t)sizeof *p;
     p->policy = policy;
@@ -97,8 +98,7 @@ UMS_API ums_result ums_placement_init(ums_placement *p, ums_placement_policy pol
 /* ------------------------------------------------------------------------ */
 /* PCI addresses                                                            */
 
-static int hex_value(char c)
-{
+static int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -106,8 +106,7 @@ static int hex_value(char c)
 }
 
 /* Read 1..maxdigits hex digits at *s; advance *s. Returns 0 or -1. */
-static int read_hex(const char **s, unsigned maxdigits, unsigned *out)
-{
+static int read_hex(const char **s, unsigned maxdigits, unsigned *out) {
     unsigned v = 0, n = 0;
     int d;
     while (n < maxdigits && (d = hex_value((*s)[0])) >= 0) {
@@ -120,8 +119,7 @@ static int read_hex(const char **s, unsigned maxdigits, unsigned *out)
     return 0;
 }
 
-int ums__pci_bus_id_parse(const char *s, unsigned *domain, unsigned *bus, unsigned *dev, unsigned *func)
-{
+int ums__pci_bus_id_parse(const char *s, unsigned *domain, unsigned *bus, unsigned *dev, unsigned *func) {
     unsigned a, b, c, f, dom = 0;
     if (!s || !domain || !bus || !dev || !func) return -1;
     /* Domains above 0xffff exist (Intel VMD uses 10000 and up). */
@@ -146,8 +144,7 @@ int ums__pci_bus_id_parse(const char *s, unsigned *domain, unsigned *bus, unsign
     return 0;
 }
 
-int ums__pci_bus_id_format(char *buf, size_t size, unsigned domain, unsigned bus, unsigned dev, unsigned func)
-{
+int ums__pci_bus_id_format(char *buf, size_t size, unsigned domain, unsigned bus, unsigned dev, unsigned func) {
     if (!buf || size == 0) return -1;
     int n = snprintf(buf, size, "%04x:%02x:%02x.%x", domain, bus & 0xffu, dev & 0x1fu, func & 7u);
     if (n < 0 || (size_t)n >= size) {
@@ -157,8 +154,7 @@ int ums__pci_bus_id_format(char *buf, size_t size, unsigned domain, unsigned bus
     return 0;
 }
 
-hwloc_obj_t ums__placement_find_pcidev(hwloc_topology_t topo, const char *pci_bus_id)
-{
+hwloc_obj_t ums__placement_find_pcidev(hwloc_topology_t topo, const char *pci_bus_id) {
     unsigned d, b, v, f;
     if (!topo || ums__pci_bus_id_parse(pci_bus_id, &d, &b, &v, &f) != 0) return NULL;
     return hwloc_get_pcidev_by_busid(topo, d, b, v, f);
@@ -167,14 +163,12 @@ hwloc_obj_t ums__placement_find_pcidev(hwloc_topology_t topo, const char *pci_bu
 /* ------------------------------------------------------------------------ */
 /* Output helpers                                                           */
 
-static void out_vreason(ums_placement_decision *out, const char *fmt, va_list ap)
-{
+static void out_vreason(ums_placement_decision *out, const char *fmt, va_list ap) {
     vsnprintf(out->reason, sizeof out->reason, fmt, ap);
 }
 
 static void out_reason(ums_placement_decision *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_reason(ums_placement_decision *out, const char *fmt, ...)
-{
+static void out_reason(ums_placement_decision *out, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     out_vreason(out, fmt, ap);
@@ -184,8 +178,7 @@ static void out_reason(ums_placement_decision *out, const char *fmt, ...)
 /* Fail a decision: no nodes, a reason that says what was wrong. */
 static ums_result fail(ums_placement_decision *out, ums_result code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static ums_result fail(ums_placement_decision *out, ums_result code, const char *fmt, ...)
-{
+static ums_result fail(ums_placement_decision *out, ums_result code, const char *fmt, ...) {
     out->node_count = 0;
     out->basis = UMS_PLACE_BASIS_NONE;
     out->fallback = 0;
@@ -197,14 +190,12 @@ static ums_result fail(ums_placement_decision *out, ums_result code, const char 
     return code;
 }
 
-static ums_result fail_nomem(ums_placement_decision *out)
-{
+static ums_result fail_nomem(ums_placement_decision *out) {
     return fail(out, UMS_ERR_NO_MEMORY, "out of memory while deciding the placement");
 }
 
 /* A bitmap as an hwloc list ("0-3,8"), shortened with "..." when it does not fit. */
-static const char *set_str(char *buf, size_t size, hwloc_const_bitmap_t set)
-{
+static const char *set_str(char *buf, size_t size, hwloc_const_bitmap_t set) {
     int n = hwloc_bitmap_list_snprintf(buf, size, set);
     if (n < 0) {
         snprintf(buf, size, "?");
@@ -215,9 +206,9 @@ static const char *set_str(char *buf, size_t size, hwloc_const_bitmap_t set)
 }
 
 /* Store `set` as the decision's nodes (ascending OS indexes). */
-static ums_result out_set_nodes(ums_placement_decision *out, hwloc_const_nodeset_t set)
-{
+static ums_result out_set_nodes(ums_placement_decision *out, hwloc_const_nodeset_t set) {
     int w = hwloc_bitmap_weight(set);
+    if (w == 0) return fail(out, UMS_ERR_INVALID_ARG, "no NUMA node to choose from");
     if (w < 0 || (unsigned)w > UMS_PLACEMENT_MAX_NODES) {
         return fail(out, UMS_ERR_BUFFER_TOO_SMALL, "the decision names %d nodes, more than the %u a decision can hold",
                     w, UMS_PLACEMENT_MAX_NODES);
@@ -231,15 +222,13 @@ static ums_result out_set_nodes(ums_placement_decision *out, hwloc_const_nodeset
     return UMS_OK;
 }
 
-static void out_one(ums_placement_decision *out, unsigned node)
-{
+static void out_one(ums_placement_decision *out, unsigned node) {
     out->nodes[0] = node;
     out->node_count = 1;
 }
 
 /* "Package P#1", "Machine P#0", "Group L#2": where something is attached. */
-static void obj_str(char *buf, size_t size, hwloc_obj_t obj)
-{
+static void obj_str(char *buf, size_t size, hwloc_obj_t obj) {
     if (!obj) {
         snprintf(buf, size, "nothing");
     } else if (obj->os_index != HWLOC_UNKNOWN_INDEX) {
@@ -252,20 +241,17 @@ static void obj_str(char *buf, size_t size, hwloc_obj_t obj)
 /* ------------------------------------------------------------------------ */
 /* Topology helpers                                                         */
 
-static unsigned node_count_of(hwloc_topology_t topo)
-{
+static unsigned node_count_of(hwloc_topology_t topo) {
     int n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
     return n > 0 ? (unsigned)n : 0;
 }
 
-static int is_ordinary(hwloc_obj_t node)
-{
+static int is_ordinary(hwloc_obj_t node) {
     return !node->subtype || strcasecmp(node->subtype, "DRAM") == 0;
 }
 
 /* Is `a` a better first-touch node than `b`? Ordinary first, then lower OS index. */
-static int first_touch_better(hwloc_obj_t a, hwloc_obj_t b)
-{
+static int first_touch_better(hwloc_obj_t a, hwloc_obj_t b) {
     if (!b) return 1;
     if (is_ordinary(a) != is_ordinary(b)) return is_ordinary(a);
     return a->os_index < b->os_index;
@@ -273,8 +259,7 @@ static int first_touch_better(hwloc_obj_t a, hwloc_obj_t b)
 
 /* NUMA nodes attached to `parent`, through memory-side caches: *count of them,
  * and the best first-touch one in *best. */
-static void scan_attached(hwloc_obj_t parent, unsigned *count, hwloc_obj_t *best)
-{
+static void scan_attached(hwloc_obj_t parent, unsigned *count, hwloc_obj_t *best) {
     for (hwloc_obj_t c = parent->memory_first_child; c; c = c->next_sibling) {
         if (c->type == HWLOC_OBJ_NUMANODE) {
             (*count)++;
@@ -287,8 +272,7 @@ static void scan_attached(hwloc_obj_t parent, unsigned *count, hwloc_obj_t *best
 
 /* The nearest ancestor of `obj` (itself included) with NUMA nodes attached,
  * and its first-touch node; NULL when there is none. */
-static hwloc_obj_t locality_of(hwloc_obj_t obj, hwloc_obj_t *first_touch)
-{
+static hwloc_obj_t locality_of(hwloc_obj_t obj, hwloc_obj_t *first_touch) {
     for (; obj; obj = obj->parent) {
         unsigned count = 0;
         hwloc_obj_t best = NULL;
@@ -307,12 +291,11 @@ static hwloc_obj_t locality_of(hwloc_obj_t obj, hwloc_obj_t *first_touch)
  * answers for an initiator cpuset included in a reported one). */
 typedef struct cpu_groups {
     unsigned count;
-    hwloc_obj_t *objs;     /* locality objects, count entries */
-    hwloc_bitmap_t *sets;  /* piece of the cpuset for each */
+    hwloc_obj_t *objs;    /* locality objects, count entries */
+    hwloc_bitmap_t *sets; /* piece of the cpuset for each */
 } cpu_groups;
 
-static void groups_free(cpu_groups *g)
-{
+static void groups_free(cpu_groups *g) {
     if (g->sets) {
         for (unsigned i = 0; i < g->count; i++) hwloc_bitmap_free(g->sets[i]);
     }
@@ -323,8 +306,7 @@ static void groups_free(cpu_groups *g)
     g->count = 0;
 }
 
-static int group_index(const cpu_groups *g, hwloc_obj_t loc)
-{
+static int group_index(const cpu_groups *g, hwloc_obj_t loc) {
     for (unsigned i = 0; i < g->count; i++) {
         if (g->objs[i] == loc) return (int)i;
     }
@@ -333,9 +315,7 @@ static int group_index(const cpu_groups *g, hwloc_obj_t loc)
 
 /* Split `cpuset` into locality groups and add each PU's first-touch node to
  * `local` (when not NULL). Returns 0, or -1 when out of memory. */
-static int split_by_locality(hwloc_topology_t topo, hwloc_const_cpuset_t cpuset, cpu_groups *g,
-                             hwloc_nodeset_t local)
-{
+static int split_by_locality(hwloc_topology_t topo, hwloc_const_cpuset_t cpuset, cpu_groups *g, hwloc_nodeset_t local) {
     memset(g, 0, sizeof *g);
     /* Every locality object has a node of its own, plus one slot for the root
      * standing in for PUs with no memory above them. */
@@ -381,17 +361,16 @@ nomem:
 typedef struct decide_ctx {
     hwloc_topology_t topo;
     ums_placement_decision *out;
-    hwloc_bitmap_t cpuset;          /* the initiator CPUs */
+    hwloc_bitmap_t cpuset; /* the initiator CPUs */
     char cpuset_str[48];
-    cpu_groups groups;              /* cpuset split by locality */
-    hwloc_bitmap_t local_nodes;     /* first-touch nodes of the cpuset */
+    cpu_groups groups;          /* cpuset split by locality */
+    hwloc_bitmap_t local_nodes; /* first-touch nodes of the cpuset */
     char local_str[48];
     struct hwloc_distances_s *dist; /* NUMA latency matrix, or NULL */
     const char *source;             /* where memory attributes come from */
 } decide_ctx;
 
-static void ctx_free(decide_ctx *c)
-{
+static void ctx_free(decide_ctx *c) {
     groups_free(&c->groups);
     if (c->dist) hwloc_distances_release(c->topo, c->dist);
     hwloc_bitmap_free(c->cpuset);
@@ -400,16 +379,14 @@ static void ctx_free(decide_ctx *c)
 
 /* "HMAT" when the topology was discovered by Linux (its memory attributes
  * come from the ACPI HMAT through sysfs); otherwise wherever they were set. */
-static const char *attr_source(hwloc_topology_t topo)
-{
+static const char *attr_source(hwloc_topology_t topo) {
     const char *backend = hwloc_obj_get_info_by_name(hwloc_get_root_obj(topo), "Backend");
     if (backend && strcmp(backend, "Linux") == 0) return "HMAT";
     return "topology attributes";
 }
 
 /* Fill the context's cpuset-derived parts. `cpuset` is taken over. */
-static ums_result ctx_init(decide_ctx *c, hwloc_topology_t topo, hwloc_bitmap_t cpuset, ums_placement_decision *out)
-{
+static ums_result ctx_init(decide_ctx *c, hwloc_topology_t topo, hwloc_bitmap_t cpuset, ums_placement_decision *out) {
     memset(c, 0, sizeof *c);
     c->topo = topo;
     c->out = out;
@@ -441,8 +418,7 @@ static ums_result ctx_init(decide_ctx *c, hwloc_topology_t topo, hwloc_bitmap_t 
 /* Sum of the NUMA distances from the cpuset's local nodes to `target`, and how
  * many local nodes were counted; UINT64_MAX when unknown. Without a distance
  * matrix, a locality proxy: 0 for the cpuset's own nodes, 1 for the others. */
-static uint64_t dist_from_local(const decide_ctx *c, hwloc_obj_t target, unsigned *counted)
-{
+static uint64_t dist_from_local(const decide_ctx *c, hwloc_obj_t target, unsigned *counted) {
     *counted = 0;
     if (!c->dist) return hwloc_bitmap_isset(c->local_nodes, target->os_index) ? 0 : 1;
     struct hwloc_distances_s *d = c->dist;
@@ -472,8 +448,7 @@ typedef struct cand {
 } cand;
 
 /* Order: better value first, then smaller distance, then lower OS index. */
-static int cand_better(const cand *a, const cand *b, int lower_first)
-{
+static int cand_better(const cand *a, const cand *b, int lower_first) {
     if (a->value != b->value) return lower_first ? a->value < b->value : a->value > b->value;
     if (a->dist != b->dist) return a->dist < b->dist;
     return a->node->os_index < b->node->os_index;
@@ -481,8 +456,7 @@ static int cand_better(const cand *a, const cand *b, int lower_first)
 
 /* Pick the best of `n` candidates; report whether the value tied and how it
  * was broken (`dist_is_matrix`: `dist` holds NUMA distances, else locality). */
-static const cand *cand_pick(const cand *cs, unsigned n, int lower_first, int dist_is_matrix, const char **tie_note)
-{
+static const cand *cand_pick(const cand *cs, unsigned n, int lower_first, int dist_is_matrix, const char **tie_note) {
     const cand *best = NULL;
     for (unsigned i = 0; i < n; i++) {
         if (!best || cand_better(&cs[i], best, lower_first)) best = &cs[i];
@@ -508,8 +482,7 @@ static const cand *cand_pick(const cand *cs, unsigned n, int lower_first, int di
  * otherwise the worst value over the groups (the slowest CPUs decide).
  * Returns 0 (value found; *aggregated set when from groups) or -1. */
 static int memattr_value(hwloc_topology_t topo, hwloc_memattr_id_t attr, int lower_first, hwloc_obj_t node,
-                         hwloc_bitmap_t cpuset, const cpu_groups *groups, uint64_t *value, int *aggregated)
-{
+                         hwloc_bitmap_t cpuset, const cpu_groups *groups, uint64_t *value, int *aggregated) {
     struct hwloc_location loc;
     hwloc_uint64_t v = 0;
     loc.type = HWLOC_LOCATION_TYPE_CPUSET;
@@ -535,16 +508,15 @@ static int memattr_value(hwloc_topology_t topo, hwloc_memattr_id_t attr, int low
 /* Policies                                                                 */
 
 /* Last resort: the cpuset's first-touch node with the lowest OS index. */
-static ums_result decide_local_one(decide_ctx *c, const char *why)
-{
+static ums_result decide_local_one(decide_ctx *c, const char *why) {
     int first = hwloc_bitmap_first(c->local_nodes);
     if (first < 0) return fail(c->out, UMS_ERR_INVALID_ARG, "cpuset %s has no local NUMA node", c->cpuset_str);
     out_one(c->out, (unsigned)first);
     c->out->basis = UMS_PLACE_BASIS_FIRST_TOUCH;
     c->out->fallback = 1;
     if (hwloc_bitmap_weight(c->local_nodes) > 1) {
-        out_reason(c->out, "node %d: %s for cpuset %s; fell back to the cpuset's local node (lowest of %s)", first,
-                   why, c->cpuset_str, c->local_str);
+        out_reason(c->out, "node %d: %s for cpuset %s; fell back to the cpuset's local node (lowest of %s)", first, why,
+                   c->cpuset_str, c->local_str);
     } else {
         out_reason(c->out, "node %d: %s for cpuset %s; fell back to the cpuset's local node", first, why,
                    c->cpuset_str);
@@ -554,8 +526,7 @@ static ums_result decide_local_one(decide_ctx *c, const char *why)
 
 /* Fallback from a missing memory attribute: the node nearest to the cpuset's
  * local nodes in the NUMA distance matrix, else the local node itself. */
-static ums_result decide_by_distance(decide_ctx *c, const char *missing)
-{
+static ums_result decide_by_distance(decide_ctx *c, const char *missing) {
     if (!c->dist) {
         char why[128];
         snprintf(why, sizeof why, "%s and no NUMA distances", missing);
@@ -601,8 +572,11 @@ static ums_result decide_by_distance(decide_ctx *c, const char *missing)
     return UMS_OK;
 }
 
-static ums_result decide_attribute(decide_ctx *c, ums_placement_policy policy)
-{
+/* HIGHEST_BANDWIDTH and LOWEST_LATENCY. Every node's value is read rather
+ * than asking hwloc_memattr_get_best_target(), which returns one of several
+ * equal targets without saying which: ties must be broken deterministically
+ * (distance, then index) and reported. */
+static ums_result decide_attribute(decide_ctx *c, ums_placement_policy policy) {
     int latency = policy == UMS_PLACE_LOWEST_LATENCY;
     hwloc_memattr_id_t attr = latency ? HWLOC_MEMATTR_ID_LATENCY : HWLOC_MEMATTR_ID_BANDWIDTH;
     const char *aname = latency ? "Latency" : "Bandwidth";
@@ -649,8 +623,7 @@ static ums_result decide_attribute(decide_ctx *c, ums_placement_policy policy)
     return UMS_OK;
 }
 
-static ums_result decide_capacity(decide_ctx *c)
-{
+static ums_result decide_capacity(decide_ctx *c) {
     unsigned n = node_count_of(c->topo);
     cand *cs = calloc(n ? n : 1, sizeof *cs);
     if (!cs) return fail_nomem(c->out);
@@ -680,8 +653,7 @@ static ums_result decide_capacity(decide_ctx *c)
     return UMS_OK;
 }
 
-static ums_result decide_local(decide_ctx *c)
-{
+static ums_result decide_local(decide_ctx *c) {
     ums_result r = out_set_nodes(c->out, c->local_nodes);
     if (r != UMS_OK) return r;
     c->out->basis = UMS_PLACE_BASIS_FIRST_TOUCH;
@@ -690,8 +662,7 @@ static ums_result decide_local(decide_ctx *c)
     return UMS_OK;
 }
 
-static ums_result decide_explicit(ums_placement_decision *out, hwloc_const_nodeset_t set, ums_placement_policy policy)
-{
+static ums_result decide_explicit(ums_placement_decision *out, hwloc_const_nodeset_t set, ums_placement_policy policy) {
     ums_result r = out_set_nodes(out, set);
     if (r != UMS_OK) return r;
     char s[48];
@@ -702,8 +673,7 @@ static ums_result decide_explicit(ums_placement_decision *out, hwloc_const_nodes
 }
 
 /* Every node of the topology, as the answer of last resort for NEAR_DEVICE. */
-static ums_result decide_all_nodes(hwloc_topology_t topo, ums_placement_decision *out, const char *why)
-{
+static ums_result decide_all_nodes(hwloc_topology_t topo, ums_placement_decision *out, const char *why) {
     hwloc_const_nodeset_t all = hwloc_topology_get_topology_nodeset(topo);
     ums_result r = out_set_nodes(out, all);
     if (r != UMS_OK) return r;
@@ -716,8 +686,7 @@ static ums_result decide_all_nodes(hwloc_topology_t topo, ums_placement_decision
 
 /* NEAR_DEVICE for a PCI object that is in the topology. */
 static ums_result decide_pcidev(hwloc_topology_t topo, hwloc_obj_t pcidev, const char *bus_id, int hint,
-                                ums_placement_decision *out)
-{
+                                ums_placement_decision *out) {
     ums_result r = UMS_OK;
     hwloc_obj_t anc = hwloc_get_non_io_ancestor_obj(topo, pcidev);
     unsigned n = node_count_of(topo);
@@ -777,8 +746,7 @@ static ums_result decide_pcidev(hwloc_topology_t topo, hwloc_obj_t pcidev, const
     for (unsigned i = 0; i < nr; i++) {
         uint64_t v;
         int agg;
-        if (memattr_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, 0, nodes[i], anc->cpuset, &groups, &v, &agg) != 0)
-            continue;
+        if (memattr_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, 0, nodes[i], anc->cpuset, &groups, &v, &agg) != 0) continue;
         cs[k].node = nodes[i];
         cs[k].value = v;
         cs[k].dist = 0;
@@ -806,8 +774,9 @@ static ums_result decide_pcidev(hwloc_topology_t topo, hwloc_obj_t pcidev, const
         if (hint >= 0 && nodes[i]->os_index == (unsigned)hint) {
             out_one(out, (unsigned)hint);
             out->basis = UMS_PLACE_BASIS_DEVICE_HINT;
-            out_reason(out, "node %d: one of %u nodes equally local to PCI device %s (attached to %s), the one its "
-                            "driver reports",
+            out_reason(out,
+                       "node %d: of %u nodes equally local to PCI device %s (attached to %s), the one the "
+                       "device reports",
                        hint, nr, bus_id, where);
             goto done;
         }
@@ -821,8 +790,8 @@ static ums_result decide_pcidev(hwloc_topology_t topo, hwloc_obj_t pcidev, const
     r = out_set_nodes(out, set);
     if (r != UMS_OK) goto done;
     out->basis = UMS_PLACE_BASIS_PCI_LOCALITY;
-    out_reason(out, "nodes %s: equally local to PCI device %s (attached to %s)", set_str(sstr, sizeof sstr, set), bus_id,
-               where);
+    out_reason(out, "nodes %s: equally local to PCI device %s (attached to %s)", set_str(sstr, sizeof sstr, set),
+               bus_id, where);
 done:
     groups_free(&groups);
     hwloc_bitmap_free(set);
@@ -831,8 +800,7 @@ done:
     return r;
 }
 
-static ums_result decide_near_device(hwloc_topology_t topo, const char *bus_id, int hint, ums_placement_decision *out)
-{
+static ums_result decide_near_device(hwloc_topology_t topo, const char *bus_id, int hint, ums_placement_decision *out) {
     hwloc_obj_t pcidev = bus_id ? ums__placement_find_pcidev(topo, bus_id) : NULL;
     if (pcidev) return decide_pcidev(topo, pcidev, bus_id, hint, out);
 
@@ -861,20 +829,17 @@ static ums_result decide_near_device(hwloc_topology_t topo, const char *bus_id, 
 /* ------------------------------------------------------------------------ */
 /* Validation and dispatch                                                  */
 
-static int policy_valid(ums_placement_policy policy)
-{
+static int policy_valid(ums_placement_policy policy) {
     return (unsigned)policy < POLICY_COUNT;
 }
 
-static int nonempty(const char *s)
-{
+static int nonempty(const char *s) {
     return s && s[0] != '\0';
 }
 
 /* The initiator cpuset: the request's CPUs, else the calling thread's binding
  * on this machine, else the whole machine. NULL when out of memory. */
-static hwloc_bitmap_t initiator_cpuset(hwloc_topology_t topo, hwloc_const_bitmap_t requested)
-{
+static hwloc_bitmap_t initiator_cpuset(hwloc_topology_t topo, hwloc_const_bitmap_t requested) {
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     if (!set) return NULL;
     hwloc_const_cpuset_t all = hwloc_topology_get_topology_cpuset(topo);
@@ -894,8 +859,7 @@ static hwloc_bitmap_t initiator_cpuset(hwloc_topology_t topo, hwloc_const_bitmap
 }
 
 ums_result ums__placement_decide(hwloc_topology_t topo, const ums_placement *p, const char *device_pci_bus_id,
-                                 int device_numa_hint, ums_placement_decision *out)
-{
+                                 int device_numa_hint, ums_placement_decision *out) {
     if (!out) return UMS_ERR_NULL_POINTER;
     memset(out, 0, sizeof *out);
     if (!p) return fail(out, UMS_ERR_NULL_POINTER, "the placement request is NULL");
@@ -926,9 +890,12 @@ ums_result ums__placement_decide(hwloc_topology_t topo, const ums_placement *p, 
                     device_pci_bus_id);
     }
     if ((p->policy == UMS_PLACE_BIND || p->policy == UMS_PLACE_INTERLEAVE) && p->node_count == 0) {
-        return fail(out, UMS_ERR_INVALID_ARG, "policy %s needs a non-empty node set", ums_placement_policy_name(p->policy));
+        return fail(out, UMS_ERR_INVALID_ARG, "policy %s needs a non-empty node set",
+                    ums_placement_policy_name(p->policy));
     }
-    const char *bus_id = nonempty(p->pci_bus_id) ? p->pci_bus_id : nonempty(device_pci_bus_id) ? device_pci_bus_id : NULL;
+    const char *bus_id = nonempty(p->pci_bus_id)       ? p->pci_bus_id
+                         : nonempty(device_pci_bus_id) ? device_pci_bus_id
+                                                       : NULL;
     if (p->policy == UMS_PLACE_NEAR_DEVICE && !bus_id && device_numa_hint < 0 && p->device == UMS_LOCATION_NONE) {
         return fail(out, UMS_ERR_INVALID_ARG, "policy near-device needs a device or a PCI address");
     }
@@ -1001,8 +968,7 @@ done:
     return r;
 }
 
-int ums__placement_pci_nearest_node(hwloc_topology_t topo, const char *pci_bus_id, unsigned *node)
-{
+int ums__placement_pci_nearest_node(hwloc_topology_t topo, const char *pci_bus_id, unsigned *node) {
     if (!topo || !node || !nonempty(pci_bus_id)) return -1;
     ums_placement p;
     ums_placement_decision out;
@@ -1020,8 +986,7 @@ int ums__placement_pci_nearest_node(hwloc_topology_t topo, const char *pci_bus_i
 /* XML entry point                                                          */
 
 /* strerror() is not thread-safe; this is. */
-static const char *errno_text(int e, char *buf, size_t size)
-{
+static const char *errno_text(int e, char *buf, size_t size) {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
     return strerror_r(e, buf, size);
 #else
@@ -1030,28 +995,31 @@ static const char *errno_text(int e, char *buf, size_t size)
 #endif
 }
 
-UMS_API ums_result ums_placement_decide_xml(const char *xml_path, const ums_placement *p,
-                                           ums_placement_decision *out)
-{
-    if (!out) return UMS_ERR_NULL_POINTER;
-    memset(out, 0, sizeof *out);
-    if (p) out->policy = p->policy;
-    if (!xml_path) return fail(out, UMS_ERR_NULL_POINTER, "the XML path is NULL");
-    if (!p) return fail(out, UMS_ERR_NULL_POINTER, "the placement request is NULL");
+UMS_API ums_result ums_placement_decide_xml(const char *xml_path, const ums_placement *p, ums_placement_decision *out) {
+    static const char fn[] = "ums_placement_decide_xml";
+    if (!xml_path) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "xml_path is NULL");
+    if (!p) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "the placement request is NULL");
+    if (!out) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     if (p->struct_size >= sizeof(ums_placement) && p->policy == UMS_PLACE_NEAR_DEVICE && !nonempty(p->pci_bus_id)) {
-        return fail(out, UMS_ERR_INVALID_ARG, "near-device on an XML topology needs pci_bus_id (no runtime to resolve "
-                                              "a device location)");
+        return ums__fail(fn, "core", UMS_ERR_INVALID_ARG, 0,
+                         "near-device on an XML topology needs pci_bus_id (no runtime to resolve a device location)");
     }
     hwloc_topology_t topo = NULL;
     int err = 0;
     ums_result r = ums__topology_load_xml(xml_path, &topo, &err);
     if (r != UMS_OK) {
         char ebuf[64];
-        if (r == UMS_ERR_SYSTEM) return fail(out, r, "cannot read %.180s: %s", xml_path, errno_text(err, ebuf, sizeof ebuf));
-        if (r == UMS_ERR_NO_MEMORY) return fail_nomem(out);
-        return fail(out, r, "%.200s is not an hwloc XML topology", xml_path);
+        if (r == UMS_ERR_SYSTEM)
+            return ums__fail(fn, "core", r, err, "cannot read %.180s: %s", xml_path,
+                             errno_text(err, ebuf, sizeof ebuf));
+        if (r == UMS_ERR_NO_MEMORY) return ums__fail(fn, "core", r, ENOMEM, "out of memory loading %.180s", xml_path);
+        return ums__fail(fn, "core", r, 0, "%.200s is not an hwloc XML topology", xml_path);
     }
-    r = ums__placement_decide(topo, p, NULL, -1, out);
+    /* Decide into a local copy: the caller's decision is written only on success. */
+    ums_placement_decision d;
+    r = ums__placement_decide(topo, p, NULL, -1, &d);
     hwloc_topology_destroy(topo);
-    return r;
+    if (r != UMS_OK) return ums__fail(fn, "core", r, 0, "%s", d.reason);
+    *out = d;
+    return UMS_OK;
 }

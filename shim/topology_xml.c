@@ -7,13 +7,11 @@
 
 #include "placement_internal.h"
 
-static ums_result errno_result(int e)
-{
+static ums_result errno_result(int e) {
     return e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM;
 }
 
-ums_result ums__topology_load_system(hwloc_topology_t *out)
-{
+ums_result ums__topology_load_system(hwloc_topology_t *out) {
     if (!out) return UMS_ERR_NULL_POINTER;
     *out = NULL;
 
@@ -44,8 +42,7 @@ ums_result ums__topology_load_system(hwloc_topology_t *out)
     return UMS_OK;
 }
 
-ums_result ums__topology_load_xml(const char *path, hwloc_topology_t *out, int *err_no)
-{
+ums_result ums__topology_load_xml(const char *path, hwloc_topology_t *out, int *err_no) {
     if (err_no) *err_no = 0;
     if (!out) return UMS_ERR_NULL_POINTER;
     *out = NULL;

@@ -14,6 +14,10 @@
  * - Optional operations may be NULL; the core substitutes defaults.
  * - Every operation returns a ::ums_result. Detail goes through
  *   ::ums_backend_services.set_error.
+ * - Host memory passed to an asynchronous copy must stay valid until its fence
+ *   completes; fence_wait(NULL) is allowed and returns ::UMS_OK.
+ * - Version history: 1.0 the table up to poll_hints; 1.1 adds mem_alloc_region
+ *   and region_release.
  *
  * A plug-in is a shared object `libumshim-backend-NAME.so` exporting
  * ::UMS_BACKEND_ENTRY_SYMBOL with the signature ::ums_backend_entry_fn. Built-in
@@ -34,7 +38,7 @@ extern "C" {
 #endif
 
 #define UMS_BACKEND_ABI_MAJOR 1u
-#define UMS_BACKEND_ABI_MINOR 0u
+#define UMS_BACKEND_ABI_MINOR 1u
 /** ABI version: major in the high 16 bits, minor in the low 16. */
 #define UMS_BACKEND_ABI_VERSION ((UMS_BACKEND_ABI_MAJOR << 16) | UMS_BACKEND_ABI_MINOR)
 /** Name of the symbol a plug-in exports. */
@@ -127,6 +131,18 @@ typedef struct ums_backend_ops {
     ums_result (*capacity)(void *backend, uint32_t index, uint64_t *used, uint64_t *total);
     /** Report up to `max` hints; *n receives the count. Default: none. */
     ums_result (*poll_hints)(void *backend, ums_hint *hints, size_t max, size_t *n);
+
+    /* ---- ABI 1.1 (optional) ---- */
+    /** Allocate `size` bytes at byte `offset` of a region of `region_size` bytes that
+     *  stands for one managed allocation (`region` is its base address). All memories
+     *  of one region at one location must be parts of one device object, so a device
+     *  can address the whole allocation at once (one OpenCL buffer as one kernel
+     *  argument). Default: the core calls mem_alloc for each block. */
+    ums_result (*mem_alloc_region)(void *backend, uint32_t index, const void *region, size_t region_size,
+                                   size_t offset, size_t size, ums_devmem **out);
+    /** The allocation `region` was freed; all its memories at `index` were freed before.
+     *  Called for every device location of the backend, also those that never saw it. */
+    void (*region_release)(void *backend, uint32_t index, const void *region);
 } ums_backend_ops;
 
 /** Signature of ::UMS_BACKEND_ENTRY_SYMBOL. */
