@@ -29,7 +29,7 @@ UMS_API ums_result ums_migrate_ex(void *ptr, size_t len, ums_location_t location
     if (r != UMS_OK) return r;
     ums_migrate_report rep;
     memset(&rep, 0, sizeof rep);
-    r = ums__migrate_range(a, first, last, location, false, &rep);
+    r = ums__migrate_range(a, first, last, location, UMS_MOVE_EXCLUSIVE, &rep);
     ums__alloc_put(a);
     if (report) *report = rep;
     return r;
@@ -87,7 +87,7 @@ static void *worker(void *arg) {
         ums_migrate_report rep;
         memset(&rep, 0, sizeof rep);
         ums_clear_error();
-        ums_result r = ums__migrate_range(j->a, j->first, j->last, j->dst, true, &rep);
+        ums_result r = ums__migrate_range(j->a, j->first, j->last, j->dst, UMS_MOVE_REPLICATE_RM, &rep);
         ums__alloc_put(j->a);
         UMS_CTR_ADD(rt, prefetches, 1);
         ums_event_t *ev = j->ev;

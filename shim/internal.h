@@ -240,8 +240,14 @@ ums_devmem *ums__block_devmem(const ums__block *b, ums_location_t loc);
 uint64_t ums__block_valid_mask(const ums__block *b);
 
 /* migrate.c */
-/* Migrate blocks first..last; READ_MOSTLY blocks are replicated when replicate_rm. */
-ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, bool replicate_rm,
+/* How a range becomes valid at a location. */
+typedef enum ums__move_mode {
+    UMS_MOVE_EXCLUSIVE = 0,      /* afterwards the destination holds the only copy (ums_migrate) */
+    UMS_MOVE_REPLICATE_RM = 1,   /* READ_MOSTLY blocks keep their other copies (ums_prefetch) */
+    UMS_MOVE_REPLICATE = 2       /* every block keeps its other copies (read-only device use) */
+} ums__move_mode;
+/* Make blocks first..last valid at dst. */
+ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep);
 ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep);
 /* Fetch a DEVICE block back to host (fault path). b locked. */

@@ -255,7 +255,7 @@ out_unlocked_err:
     return r;
 }
 
-ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, bool replicate_rm,
+ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep) {
     ums_result first_err = UMS_OK;
     ums_error_info err;
@@ -263,7 +263,8 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
     for (size_t i = first; i <= last; i++) {
         ums__block *b = &a->blocks[i];
         pthread_mutex_lock(&b->lock);
-        bool replicate = replicate_rm && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY);
+        bool replicate = mode == UMS_MOVE_REPLICATE ||
+                         (mode == UMS_MOVE_REPLICATE_RM && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY));
         pthread_mutex_unlock(&b->lock);
         ums_result r = ums__migrate_block(a, i, dst, replicate, rep);
         if (r != UMS_OK && first_err == UMS_OK) {
