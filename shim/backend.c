@@ -119,6 +119,11 @@ ums_result ums__backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const
         inj = ums__inject_check(UMS_OP_LOCATION_DESCRIBE);
         r = inj ? (ums_result)inj : be->ops.location_describe(be->state, i, &d);
         if (r != UMS_OK) break;
+        if (d.kind == UMS_LOCATION_HOST_NODE && !be->ops.mem_host_ptr) {
+            r = ums__fail(__func__, be->name, UMS_ERR_PLUGIN, 0,
+                          "location %u is a host node but the backend has no mem_host_ptr", i);
+            break;
+        }
         if (d.kind != UMS_LOCATION_HOST_NODE && d.kind != UMS_LOCATION_DEVICE) {
             r = ums__fail(__func__, be->name, UMS_ERR_PLUGIN, 0, "location %u has unknown kind %d", i, (int)d.kind);
             break;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -137,6 +138,7 @@ static ums_result uffd_copy(ums_runtime_t *rt, char *addr, const char *src, size
         if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_COPY, rt->uffd, UFFDIO_COPY, &c) == 0) return UMS_OK;
         int e = errno;
         if (c.copy > 0) done += (size_t)c.copy;
+        else if (e == EEXIST) done += rt->page_size; /* installed by an earlier attempt */
         else if (e != EAGAIN)
             return ums__fail("install", "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e,
                              "UFFDIO_COPY: %s", strerror(e));
@@ -170,7 +172,16 @@ static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, siz
         *consumed = done > 0;
         if (done == len) return UMS_OK;
     }
-    return uffd_copy(rt, addr + done, (char *)staging + done, len - done, read_only);
+    /* The block's own pages are gone now and the staged copy is identical to them
+     * (writers are held), so finishing the install is the only way to keep the
+     * data: a failure here (ENOMEM) is retried before it is reported. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        r = uffd_copy(rt, addr + done, (char *)staging + done, len - done, read_only);
+        if (r == UMS_OK) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL); /* pages a failed attempt installed stay; the retry skips them */
+    }
+    return r;
 }
 
 static void uffd_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {

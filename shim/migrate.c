@@ -184,8 +184,7 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         const void *from = tmp ? tmp : addr;
         ums_devmem *src_mem = src_host ? NULL : ums__block_devmem(b, src);
         if (src_host) UMS_MANAGED_READ_BEGIN();
-        if (src_host && dst_host) memcpy(stage, from, bs);
-        else if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs);
+        if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs); /* host targets: into staging */
         else if (dst_host) r = ums__be_copy_from(rt, src, stage, src_mem, bs);
         else r = ums__be_copy_peer(rt, dst, dst_mem, src, src_mem, bs);
         if (src_host) UMS_MANAGED_READ_END();
