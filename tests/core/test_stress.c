@@ -17,7 +17,9 @@ static size_t nwords, nbytes, bs;
 static uint64_t *mem;                 /* managed */
 static _Atomic uint64_t *started;     /* model: value being written, per word */
 static _Atomic uint64_t *completed;   /* model: value known written, per word */
-static ums_location_t locs[3];
+#define NLOCS 4 /* node0, simnode0 (a second host node), sim0, sim1 */
+static ums_location_t locs[NLOCS];
+static _Atomic uint64_t pairs_done;
 static _Atomic int stop;
 static _Atomic uint64_t reads, writes, migrations, prefetches, advices;
 static double seconds = 3.0;
@@ -76,6 +78,21 @@ static void range(uint64_t r, char **p, size_t *len) {
     *len = cnt * bs - (size_t)((r >> 8) % 64) * 8;
 }
 
+/* Walks every ordered pair of locations over and over, moving the whole range. */
+static void *pair_walker(void *arg) {
+    (void)arg;
+    for (unsigned k = 0; !atomic_load(&stop); k = (k + 1) % (NLOCS * NLOCS)) {
+        unsigned from = k / NLOCS, to = k % NLOCS;
+        if (from == to) continue;
+        ums_result res = ums_migrate(mem, nbytes, locs[from]);
+        if (res == UMS_OK) res = ums_migrate(mem, nbytes, locs[to]);
+        if (res == UMS_ERR_ABORTED && abort_mode) res = UMS_OK;
+        if (res != UMS_OK) FAIL_("%u -> %u: %s (%s)", from, to, ums_result_name(res), ums_last_error()->message);
+        atomic_fetch_add(&pairs_done, 1);
+    }
+    return NULL;
+}
+
 static void *migrator(void *arg) {
     uint64_t s = 12345 + (uint64_t)(intptr_t)arg;
     while (!atomic_load(&stop)) {
@@ -83,7 +100,7 @@ static void *migrator(void *arg) {
         char *p;
         size_t len;
         range(r, &p, &len);
-        ums_result res = ums_migrate(p, len, locs[(r >> 40) % 3]);
+        ums_result res = ums_migrate(p, len, locs[(r >> 40) % NLOCS]);
         /* with UMS_MIGRATE_WRITE=abort a concurrent write may cancel a block's move */
         if (res == UMS_ERR_ABORTED && abort_mode) res = UMS_OK;
         if (res != UMS_OK) FAIL_("ums_migrate: %s (%s)", ums_result_name(res), ums_last_error()->message);
@@ -103,7 +120,7 @@ static void *adviser(void *arg) {
         switch ((r >> 40) % 4) {
         case 0: {
             ums_event_t *ev;
-            ASSERT_OK(ums_prefetch(p, len, locs[(r >> 44) % 3], &ev));
+            ASSERT_OK(ums_prefetch(p, len, locs[(r >> 44) % NLOCS], &ev));
             ums_result res = ums_event_wait(ev, UINT64_MAX);
             if (res != UMS_OK && !(res == UMS_ERR_ABORTED && abort_mode))
                 FAIL_("prefetch: %s (%s)", ums_result_name(res), ums_last_error()->message);
@@ -115,7 +132,7 @@ static void *adviser(void *arg) {
                                      UMS_LOCATION_NONE));
             atomic_fetch_add(&advices, 1);
             break;
-        case 2: ASSERT_OK(ums_advise(p, len, UMS_ADVISE_PREFERRED_LOCATION, locs[(r >> 44) % 3]));
+        case 2: ASSERT_OK(ums_advise(p, len, UMS_ADVISE_PREFERRED_LOCATION, locs[(r >> 44) % NLOCS]));
             atomic_fetch_add(&advices, 1);
             break;
         default: {
@@ -133,7 +150,7 @@ int main(int argc, char **argv) {
     if (argc > 1) seconds = atof(argv[1]);
     ums_runtime_config cfg;
     ASSERT_OK(ums_runtime_config_from_env(&cfg));
-    cfg.sim = "count=2,capacity=256M";
+    cfg.sim = "count=2,capacity=256M,host_nodes=1";
     cfg.opencl = 0;
     if (!getenv("UMS_BLOCK_SIZE")) cfg.block_size = 64 << 10;
     abort_mode = cfg.migrate_write == UMS_MIGRATE_WRITE_ABORT;
@@ -141,8 +158,9 @@ int main(int argc, char **argv) {
     ASSERT_OK(ums_runtime_create(&cfg, &rt));
     bs = ums_runtime_block_size(rt);
     ASSERT_OK(ums_location_find(rt, "node0", &locs[0]));
-    ASSERT_OK(ums_location_find(rt, "sim0", &locs[1]));
-    ASSERT_OK(ums_location_find(rt, "sim1", &locs[2]));
+    ASSERT_OK(ums_location_find(rt, "simnode0", &locs[1]));
+    ASSERT_OK(ums_location_find(rt, "sim0", &locs[2]));
+    ASSERT_OK(ums_location_find(rt, "sim1", &locs[3]));
     nbytes = 24 * bs;
     nwords = nbytes / 8;
     ASSERT_OK(ums_runtime_alloc(rt, nbytes, 0, (void **)&mem));
@@ -153,7 +171,7 @@ int main(int argc, char **argv) {
     pthread_t t[WRITERS + 3];
     for (int i = 0; i < WRITERS; i++) pthread_create(&t[i], NULL, cpu_thread, (void *)(intptr_t)i);
     pthread_create(&t[WRITERS], NULL, migrator, (void *)0);
-    pthread_create(&t[WRITERS + 1], NULL, migrator, (void *)1);
+    pthread_create(&t[WRITERS + 1], NULL, pair_walker, NULL);
     pthread_create(&t[WRITERS + 2], NULL, adviser, NULL);
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
@@ -161,7 +179,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < WRITERS + 3; i++) pthread_join(t[i], NULL);
 
     /* final state: every word equals the model, wherever the data ended up */
-    ASSERT_OK(ums_migrate(mem, nbytes, locs[1 + (size_t)(reads % 2)])); /* no writer left to abort it */
+    ASSERT_OK(ums_migrate(mem, nbytes, locs[1 + (size_t)(reads % 3)])); /* no writer left to abort it */
     for (size_t w = 0; w < nwords; w++)
         if (mem[w] != atomic_load(&completed[w]))
             FAIL_("word %zu: %llu, model %llu", w, (unsigned long long)mem[w], (unsigned long long)completed[w]);
@@ -177,6 +195,10 @@ int main(int argc, char **argv) {
     ASSERT_GT(writes, 100);
     ASSERT_GT(c.migrations, 100);
     ASSERT_GT(c.fetches, 10);
+    ASSERT_GT(c.bytes_host_to_host, 0);
+    ASSERT_GT(c.bytes_device_to_device, 0);
+    printf("%llu ordered location pairs walked\n", (unsigned long long)pairs_done);
+    ASSERT_GE(pairs_done, NLOCS * (NLOCS - 1)); /* every ordered pair at least once */
     ASSERT_OK(ums_free(mem));
     ASSERT_OK(ums_runtime_destroy(rt));
     free(started);
