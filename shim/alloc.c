@@ -30,7 +30,7 @@ static void alloc_release_memory(ums__alloc *a) {
     free(a);
 }
 
-UMS_API ums_result ums_runtime_alloc(ums_runtime_t *rt, size_t size, unsigned flags, void **ptr) {
+static ums_result ums_runtime_alloc_impl(ums_runtime_t *rt, size_t size, unsigned flags, void **ptr) {
     static const char fn[] = "ums_alloc";
     if (!ptr) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "ptr is NULL");
     if (size == 0) return ums__fail(fn, "core", UMS_ERR_BAD_SIZE, 0, "size is 0");
@@ -63,10 +63,11 @@ UMS_API ums_result ums_runtime_alloc(ums_runtime_t *rt, size_t size, unsigned fl
     char *m = ums__sys_mmap(NULL, a->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
         int e = errno;
+        size_t want = a->map_len;
         a->map_len = 0;
         alloc_release_memory(a);
         return ums__fail(fn, "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e, "mmap of %zu bytes: %s",
-                         a->map_size, strerror(e));
+                         want, strerror(e));
     }
     uintptr_t aligned = ((uintptr_t)m + align - 1) / align * align;
     /* trim the slack at both ends */
@@ -135,7 +136,7 @@ void ums__alloc_destroy(ums__alloc *a) {
     alloc_release_memory(a);
 }
 
-UMS_API ums_result ums_free(void *ptr) {
+static ums_result ums_free_impl(void *ptr) {
     ums__alloc *a;
     ums_result r = ums__registry_retire(ptr, __func__, &a);
     if (r != UMS_OK) return r;
@@ -143,7 +144,7 @@ UMS_API ums_result ums_free(void *ptr) {
     return UMS_OK;
 }
 
-UMS_API ums_result ums_alloc_info(const void *ptr, void **base, size_t *size, ums_runtime_t **rt) {
+static ums_result ums_alloc_info_impl(const void *ptr, void **base, size_t *size, ums_runtime_t **rt) {
     ums__alloc *a;
     ums_result r = ums__alloc_get(ptr, 1, __func__, &a);
     if (r != UMS_OK) {
@@ -152,11 +153,24 @@ UMS_API ums_result ums_alloc_info(const void *ptr, void **base, size_t *size, um
         a = ums__registry_lookup(ptr);
         if (!a) return r;
         atomic_fetch_add(&a->refs, 1);
-        ums_clear_error();
     }
     if (base) *base = a->base;
     if (size) *size = a->size;
     if (rt) *rt = a->rt;
     ums__alloc_put(a);
     return UMS_OK;
+}
+
+/* ---- public entry points: the last-error contract (ums__api_enter/leave) ---- */
+
+UMS_API ums_result ums_runtime_alloc(ums_runtime_t *rt, size_t size, unsigned flags, void **ptr) {
+    return UMS_API_CALL("ums_alloc", ums_runtime_alloc_impl(rt, size, flags, ptr));
+}
+
+UMS_API ums_result ums_free(void *ptr) {
+    return UMS_API_CALL("ums_free", ums_free_impl(ptr));
+}
+
+UMS_API ums_result ums_alloc_info(const void *ptr, void **base, size_t *size, ums_runtime_t **rt) {
+    return UMS_API_CALL("ums_alloc_info", ums_alloc_info_impl(ptr, base, size, rt));
 }

@@ -22,7 +22,7 @@ static ums_result range_get(const void *ptr, size_t len, ums_location_t loc, boo
     return UMS_OK;
 }
 
-UMS_API ums_result ums_migrate_ex(void *ptr, size_t len, ums_location_t location, ums_migrate_report *report) {
+static ums_result ums_migrate_ex_impl(void *ptr, size_t len, ums_location_t location, ums_migrate_report *report) {
     ums__alloc *a;
     size_t first, last;
     ums_result r = range_get(ptr, len, location, true, "ums_migrate", &a, &first, &last);
@@ -86,8 +86,9 @@ static void *worker(void *arg) {
 
         ums_migrate_report rep;
         memset(&rep, 0, sizeof rep);
-        ums_clear_error();
-        ums_result r = ums__migrate_range(j->a, j->first, j->last, j->dst, UMS_MOVE_REPLICATE_RM, &rep);
+        ums__api_enter();
+        ums_result r = ums__api_leave("ums_prefetch",
+                                      ums__migrate_range(j->a, j->first, j->last, j->dst, UMS_MOVE_REPLICATE_RM, &rep));
         ums__alloc_put(j->a);
         UMS_CTR_ADD(rt, prefetches, 1);
         ums_event_t *ev = j->ev;
@@ -125,7 +126,7 @@ void ums__workers_stop(ums_runtime_t *rt) {
     rt->nworkers = 0;
 }
 
-UMS_API ums_result ums_prefetch(void *ptr, size_t len, ums_location_t location, ums_event_t **event) {
+static ums_result ums_prefetch_impl(void *ptr, size_t len, ums_location_t location, ums_event_t **event) {
     static const char fn[] = "ums_prefetch";
     if (!event) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "event is NULL");
     ums__alloc *a;
@@ -210,7 +211,7 @@ UMS_API const char *ums_advice_name(ums_advice advice) {
     return "unknown";
 }
 
-UMS_API ums_result ums_advise_ex(void *ptr, size_t len, ums_advice advice, ums_location_t location,
+static ums_result ums_advise_ex_impl(void *ptr, size_t len, ums_advice advice, ums_location_t location,
                                  ums_advice_outcome *outcome) {
     static const char fn[] = "ums_advise";
     bool needs_loc = advice == UMS_ADVISE_PREFERRED_LOCATION || advice == UMS_ADVISE_ACCESSED_BY ||
@@ -283,7 +284,7 @@ UMS_API const char *ums_block_state_name(ums_block_state s) {
     return "unknown";
 }
 
-UMS_API ums_result ums_query(const void *ptr, size_t len, ums_block_info *out, size_t cap, size_t *count) {
+static ums_result ums_query_impl(const void *ptr, size_t len, ums_block_info *out, size_t cap, size_t *count) {
     static const char fn[] = "ums_query";
     if (!count) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "count is NULL");
     if (cap > 0 && !out) return ums__fail(fn, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL with cap %zu", cap);
@@ -314,4 +315,22 @@ UMS_API ums_result ums_query(const void *ptr, size_t len, ums_block_info *out, s
     if (cap > 0 && cap < n)
         return ums__fail(fn, "core", UMS_ERR_BUFFER_TOO_SMALL, 0, "%zu blocks in range, room for %zu", n, cap);
     return UMS_OK;
+}
+
+/* ---- public entry points: the last-error contract (ums__api_enter/leave) ---- */
+
+UMS_API ums_result ums_migrate_ex(void *ptr, size_t len, ums_location_t location, ums_migrate_report *report) {
+    return UMS_API_CALL("ums_migrate", ums_migrate_ex_impl(ptr, len, location, report));
+}
+
+UMS_API ums_result ums_prefetch(void *ptr, size_t len, ums_location_t location, ums_event_t **event) {
+    return UMS_API_CALL("ums_prefetch", ums_prefetch_impl(ptr, len, location, event));
+}
+
+UMS_API ums_result ums_advise_ex(void *ptr, size_t len, ums_advice advice, ums_location_t location, ums_advice_outcome *outcome) {
+    return UMS_API_CALL("ums_advise", ums_advise_ex_impl(ptr, len, advice, location, outcome));
+}
+
+UMS_API ums_result ums_query(const void *ptr, size_t len, ums_block_info *out, size_t cap, size_t *count) {
+    return UMS_API_CALL("ums_query", ums_query_impl(ptr, len, out, cap, count));
 }

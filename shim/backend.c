@@ -100,14 +100,16 @@ ums_result ums__backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const
                                      .set_error = svc_set_error,
                                      .submit_hint = svc_submit_hint};
     int inj = ums__inject_check(UMS_OP_INIT);
-    r = inj ? (ums_result)inj : be->ops.init(&be->svc, config, &be->state);
+    r = inj ? ums__fail(__func__, be->name, (ums_result)inj, 0, "%s: injected failure of op:init", be->name)
+            : be->ops.init(&be->svc, config, &be->state);
     if (r != UMS_OK) {
         free(be);
         return ums__fail_keep("ums_backend_add", r);
     }
     uint32_t count = 0;
     inj = ums__inject_check(UMS_OP_LOCATION_COUNT);
-    r = inj ? (ums_result)inj : be->ops.location_count(be->state, &count);
+    r = inj ? ums__fail(__func__, be->name, (ums_result)inj, 0, "%s: injected failure of op:location_count", be->name)
+            : be->ops.location_count(be->state, &count);
     if (r == UMS_OK && rt->nlocs + count > UMS_MAX_LOCATIONS)
         r = ums__fail(__func__, be->name, UMS_ERR_BUSY, 0, "more than %u locations", UMS_MAX_LOCATIONS);
     unsigned first = rt->nlocs;
@@ -117,7 +119,9 @@ ums_result ums__backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const
         d.struct_size = sizeof d;
         d.numa_node = -1;
         inj = ums__inject_check(UMS_OP_LOCATION_DESCRIBE);
-        r = inj ? (ums_result)inj : be->ops.location_describe(be->state, i, &d);
+        r = inj ? ums__fail(__func__, be->name, (ums_result)inj, 0, "%s: injected failure of op:location_describe",
+                            be->name)
+                : be->ops.location_describe(be->state, i, &d);
         if (r != UMS_OK) break;
         if (d.kind == UMS_LOCATION_HOST_NODE && !be->ops.mem_host_ptr) {
             r = ums__fail(__func__, be->name, UMS_ERR_PLUGIN, 0,
@@ -175,10 +179,10 @@ void ums__backends_fini(ums_runtime_t *rt) {
     rt->nlocs = 0;
 }
 
-UMS_API ums_result ums_backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const char *config) {
+static ums_result ums_backend_add_impl(ums_runtime_t *rt, const ums_backend_ops *ops, const char *config) {
+    if (!ops) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "ops is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
-    if (!ops) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "ops is NULL");
     pthread_mutex_lock(&rt->lock);
     if (rt->nallocs_live > 0) r = ums__fail(__func__, "core", UMS_ERR_BUSY, 0, "the runtime already has allocations");
     else r = ums__backend_add(rt, ops, config, NULL);
@@ -186,10 +190,10 @@ UMS_API ums_result ums_backend_add(ums_runtime_t *rt, const ums_backend_ops *ops
     return r;
 }
 
-UMS_API ums_result ums_backend_load(ums_runtime_t *rt, const char *path, const char *config) {
+static ums_result ums_backend_load_impl(ums_runtime_t *rt, const char *path, const char *config) {
+    if (!path) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "path is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
-    if (!path) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "path is NULL");
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) return ums__fail(__func__, "core", UMS_ERR_PLUGIN, 0, "cannot load '%s': %s", path, dlerror());
     ums_backend_entry_fn entry;
@@ -200,6 +204,10 @@ UMS_API ums_result ums_backend_load(ums_runtime_t *rt, const char *path, const c
         return ums__fail(__func__, "core", UMS_ERR_PLUGIN, 0, "'%s' has no %s symbol", path, UMS_BACKEND_ENTRY_SYMBOL);
     }
     const ums_backend_ops *ops = entry();
+    if (!ops) {
+        dlclose(dl);
+        return ums__fail(__func__, "core", UMS_ERR_PLUGIN, 0, "'%s': %s returned NULL", path, UMS_BACKEND_ENTRY_SYMBOL);
+    }
     pthread_mutex_lock(&rt->lock);
     if (rt->nallocs_live > 0) r = ums__fail(__func__, "core", UMS_ERR_BUSY, 0, "the runtime already has allocations");
     else r = ums__backend_add(rt, ops, config, dl);
@@ -210,10 +218,13 @@ UMS_API ums_result ums_backend_load(ums_runtime_t *rt, const char *path, const c
 
 /* ---- calls from the core ---- */
 
-#define INJECT_OP(id)                                    \
-    do {                                                 \
-        int e_ = ums__inject_check(id);                  \
-        if (e_) return ums__fail(__func__, L->backend->name, (ums_result)e_, 0, "injected failure"); \
+static const char *op_name(ums__sysid id) { return ums_test_inject_names()[id]; }
+#define INJECT_OP(id)                                                                                     \
+    do {                                                                                                  \
+        int e_ = ums__inject_check(id);                                                                   \
+        if (e_)                                                                                           \
+            return ums__fail(__func__, L->backend->name, (ums_result)e_, 0, "%s: injected failure of %s", \
+                             L->name, op_name(id));                                                       \
     } while (0)
 
 ums_result ums__be_mem_alloc(ums_runtime_t *rt, ums_location_t loc, size_t size, ums_devmem **out) {
@@ -266,8 +277,12 @@ void ums__be_mem_free(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem, si
 
 static ums_result wait_fence(ums__location *L, ums_fence *f) {
     if (!f) return UMS_OK;
-    INJECT_OP(UMS_OP_FENCE_WAIT);
-    return L->backend->ops.fence_wait(L->backend->state, f);
+    /* The fence is always waited for and released, even when a failure is injected:
+     * the copy may still be using memory the caller is about to free. */
+    ums_result r = L->backend->ops.fence_wait(L->backend->state, f);
+    int e = ums__inject_check(UMS_OP_FENCE_WAIT);
+    if (e) return ums__fail(__func__, L->backend->name, (ums_result)e, 0, "%s: injected failure of op:fence_wait", L->name);
+    return r;
 }
 
 ums_result ums__be_copy_to(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len) {
@@ -305,9 +320,19 @@ ums_result ums__be_copy_peer(ums_runtime_t *rt, ums_location_t dloc, ums_devmem 
     }
     /* Default: through a host bounce buffer. */
     void *bounce = ums__sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (bounce == MAP_FAILED) return ums__fail(__func__, "core", UMS_ERR_NO_MEMORY, errno, "bounce buffer: %s", strerror(errno));
+    if (bounce == MAP_FAILED) return ums__fail(__func__, "core", UMS_ERR_NO_MEMORY, errno, "bounce buffer: mmap of %zu bytes: %s", len, strerror(errno));
     ums_result r = ums__be_copy_from(rt, sloc, bounce, src, len);
     if (r == UMS_OK) r = ums__be_copy_to(rt, dloc, dst, bounce, len);
     munmap(bounce, len);
     return r;
+}
+
+/* ---- public entry points: the last-error contract (ums__api_enter/leave) ---- */
+
+UMS_API ums_result ums_backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const char *config) {
+    return UMS_API_CALL("ums_backend_add", ums_backend_add_impl(rt, ops, config));
+}
+
+UMS_API ums_result ums_backend_load(ums_runtime_t *rt, const char *path, const char *config) {
+    return UMS_API_CALL("ums_backend_load", ums_backend_load_impl(rt, path, config));
 }

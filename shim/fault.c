@@ -55,6 +55,9 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         } else if (!b->host_valid) {
             r = ums__fetch_block_locked(a, i, true);
             counted_wait = true;
+        } else {
+            /* readers of a SHARED host copy do not fault: a stale protection does */
+            r = rt->fops->protect_read(rt, baddr, bs);
         }
         break;
     case UMS_BLOCK_DEVICE:

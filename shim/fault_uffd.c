@@ -184,10 +184,17 @@ static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, siz
     return r;
 }
 
+/* A thread asleep on the range stays asleep until this succeeds, so it is retried;
+ * it can only fail for a bad range, which would be a bug, or transiently. */
 static void uffd_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {
     (void)b;
     struct uffdio_range r = {(uintptr_t)addr, len};
-    ums__sys_uffd_ioctl(UMS_SYS_UFFD_WAKE, rt->uffd, UFFDIO_WAKE, &r);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_WAKE, rt->uffd, UFFDIO_WAKE, &r) == 0) return;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    ums__log(rt, UMS_LOG_ERROR, "UFFDIO_WAKE of %p+%zu keeps failing: %s", (void *)addr, len, strerror(errno));
 }
 
 static void *uffd_thread(void *arg) {

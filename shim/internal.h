@@ -26,6 +26,13 @@ ums_result ums__fail_keep(const char *function, ums_result code);
 void ums__backend_set_error(const char *backend, ums_result code, int native, const char *fmt, va_list ap);
 void ums__log(ums_runtime_t *rt, ums_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t ums__now_ns(void);
+/* Bracket every public entry point that reaches deeper layers: a call that
+ * succeeds leaves the thread's last-error record as it was; one that fails
+ * names the public function, keeping the detail recorded during the call.
+ * Nested public calls count as one (the outermost names the failure). */
+void ums__api_enter(void);
+ums_result ums__api_leave(const char *function, ums_result r);
+#define UMS_API_CALL(name, expr) (ums__api_enter(), ums__api_leave(name, (expr)))
 
 /* ---------- backends (runtime.c) ---------- */
 
@@ -167,6 +174,10 @@ struct ums_runtime {
             migrations, migrations_aborted, bytes_h2h, bytes_h2d, bytes_d2h, bytes_d2d, reader_waits,
             writer_waits, reader_wait_ns, writer_wait_ns, prefetches;
     } ctr;
+
+    /* place.c: this machine's hwloc topology (hwloc_topology_t) for placement
+     * decisions, loaded on first use; freed by ums__place_fini(). */
+    _Atomic(void *) place_topo;
 };
 
 /* runtime.c */
@@ -261,6 +272,9 @@ void ums__block_wait_stable(ums__block *b);
 /* prefetch.c */
 ums_result ums__workers_start(ums_runtime_t *rt);
 void ums__workers_stop(ums_runtime_t *rt);
+
+/* place.c: release what placement keeps per runtime (runtime destroy). */
+void ums__place_fini(ums_runtime_t *rt);
 
 /* staging memory bound to a host node (host backend) */
 ums_result ums__staging_alloc(ums_runtime_t *rt, ums_location_t node, size_t len, void **out);

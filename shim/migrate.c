@@ -127,7 +127,12 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         /* Already there: done if it is the only copy (or replication was asked). */
         if (!replicate && valid != (1ull << dst)) r = make_exclusive_locked(a, i, dst);
         pthread_mutex_unlock(&b->lock);
-        if (r == UMS_OK) rep->blocks_already++;
+        if (r == UMS_OK) {
+            rep->blocks_already++;
+        } else {
+            rep->blocks_failed++;
+            if (rep->first_error == UMS_OK) rep->first_error = r;
+        }
         return r;
     }
     /* A host copy lives in the managed pages, so a host destination replaces it. */
@@ -227,7 +232,10 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         /* A SHARED block goes back to read-only: its device replicas are still valid. */
         bool was_shared = b->prev_state == UMS_BLOCK_SHARED;
         if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, was_shared, &consumed);
-        if (src_host && rr == UMS_OK && !was_shared) rr = rt->fops->unprotect(rt, addr, bs);
+        /* re-apply the source's protection explicitly: a failed commit step may have
+         * changed it (signal mode's zap sets PROT_NONE before it drops the pages) */
+        if (src_host && rr == UMS_OK)
+            rr = was_shared ? rt->fops->protect_read(rt, addr, bs) : rt->fops->unprotect(rt, addr, bs);
         unsigned nd2 = 0;
         ums__block_apply(b, &(ums__transition){.ev = UMS_EV_MIGRATE_ABORT}, dropped, &nd2);
         UMS_CTR_ADD(rt, migrations_aborted, 1);

@@ -90,8 +90,8 @@ ums_result ums__alloc_get(const void *p, size_t len, const char *function, ums__
         pthread_rwlock_unlock(&reg_lock);
         return ums__fail(function, "core", UMS_ERR_NOT_MANAGED, 0, "%p is not inside a live allocation", p);
     }
-    if ((const char *)p + len > a->base + a->size) {
-        size_t off = (size_t)((const char *)p - a->base);
+    size_t off = (size_t)((uintptr_t)p - (uintptr_t)a->base);
+    if (off > a->size || len > a->size - off) {
         pthread_rwlock_unlock(&reg_lock);
         return ums__fail(function, "core", UMS_ERR_OUT_OF_RANGE, 0,
                          "range [%zu, %zu) past the allocation's %zu bytes", off, off + len, a->size);

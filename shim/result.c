@@ -30,8 +30,15 @@ UMS_API const char *ums_result_string(ums_result r) {
 
 /* One record per thread: the documented error side channel. */
 static _Thread_local ums_error_info last_error = {UMS_OK, 0, "core", "", ""};
-/* Set when a backend recorded detail during the current call (see ums__fail_keep). */
-static _Thread_local int backend_detail_pending;
+/* The public call in progress on this thread (see ums__api_enter): the record as it
+ * was before the call, restored if the call succeeds, and whether detail was
+ * recorded during it (kept by ums__fail_keep and ums__api_leave). */
+static _Thread_local struct {
+    int depth;
+    int pending;
+    ums_error_info saved;
+    char saved_backend[32];
+} call;
 /* The backend's name is copied: the record may outlive the backend (a plug-in
  * that failed to start is unloaded before the caller reads the record). */
 static _Thread_local char backend_name[32] = "core";
@@ -44,7 +51,7 @@ UMS_API void ums_clear_error(void) {
     last_error.backend = "core";
     last_error.function = "";
     last_error.message[0] = '\0';
-    backend_detail_pending = 0;
+    call.pending = 0;
 }
 
 static void vrecord(const char *function, const char *backend, ums_result code, int native, const char *fmt,
@@ -63,24 +70,47 @@ ums_result ums__fail(const char *function, const char *backend, ums_result code,
     va_start(ap, fmt);
     vrecord(function, backend, code, native, fmt, ap);
     va_end(ap);
-    backend_detail_pending = 0;
+    call.pending = 1;
     return code;
 }
 
 /* Backends report detail through their services table before returning an error. */
 void ums__backend_set_error(const char *backend, ums_result code, int native, const char *fmt, va_list ap) {
     vrecord("", backend, code, native, fmt, ap);
-    backend_detail_pending = 1;
+    call.pending = 1;
 }
 
 ums_result ums__fail_keep(const char *function, ums_result code) {
-    if (backend_detail_pending) {
-        last_error.function = function;
+    if (call.pending) { /* detail recorded during this call: keep its message */
+        if (!last_error.function[0]) last_error.function = function;
         last_error.code = code;
-        backend_detail_pending = 0;
         return code;
     }
     return ums__fail(function, "core", code, 0, "%s", ums_result_string(code));
+}
+
+void ums__api_enter(void) {
+    if (call.depth++ == 0) {
+        call.saved = last_error;
+        memcpy(call.saved_backend, backend_name, sizeof backend_name);
+        call.pending = 0;
+    }
+}
+
+ums_result ums__api_leave(const char *function, ums_result r) {
+    if (call.depth == 0 || --call.depth > 0) return r;
+    if (r == UMS_OK) {
+        /* internal failures that were handled leave no trace */
+        last_error = call.saved;
+        memcpy(backend_name, call.saved_backend, sizeof backend_name);
+        last_error.backend = backend_name;
+    } else {
+        if (!call.pending) ums__fail(function, "core", r, 0, "%s", ums_result_string(r));
+        last_error.code = r;
+        last_error.function = function;
+    }
+    call.pending = 0;
+    return r;
 }
 
 uint64_t ums__now_ns(void) {

@@ -60,16 +60,15 @@ static ums_result choose_fault_mode(ums_runtime_t *rt) {
     rt->fault_mode = UMS_FAULT_SIGNAL;
     snprintf(rt->fault_reason, sizeof rt->fault_reason, "userfaultfd unavailable (%s): signal mode",
              ums_last_error()->message);
-    ums_clear_error();
-    return UMS_OK;
+    return UMS_OK; /* the caller's ums__api_leave drops the record of the refusal */
 }
 
-UMS_API ums_result ums_runtime_create(const ums_runtime_config *cfg, ums_runtime_t **out) {
+static ums_result ums_runtime_create_impl(const ums_runtime_config *cfg, ums_runtime_t **out) {
     if (!out) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     ums_runtime_config c;
     if (cfg) {
         if (cfg->struct_size < offsetof(ums_runtime_config, host_backend) || cfg->struct_size > sizeof c)
-            return ums__fail(__func__, "core", UMS_ERR_INVALID_ARG, 0, "cfg->struct_size %u is not a known size; use ums_runtime_config_init", cfg->struct_size);
+            return ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "cfg->struct_size %u is not a known size; use ums_runtime_config_init", cfg->struct_size);
         ums_runtime_config_init(&c);
         memcpy(&c, cfg, cfg->struct_size);
     } else {
@@ -139,6 +138,7 @@ UMS_API ums_result ums_runtime_destroy(ums_runtime_t *rt) {
     }
     rt->fops->stop(rt);
     ums__backends_fini(rt);
+    ums__place_fini(rt);
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->work_lock);
     pthread_cond_destroy(&rt->work_cond);
@@ -146,7 +146,7 @@ UMS_API ums_result ums_runtime_destroy(ums_runtime_t *rt) {
     return UMS_OK;
 }
 
-UMS_API ums_result ums_default_runtime(ums_runtime_t **out) {
+static ums_result ums_default_runtime_impl(ums_runtime_t **out) {
     if (!out) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     pthread_mutex_lock(&default_lock);
     ums_result r = UMS_OK;
@@ -193,7 +193,7 @@ UMS_API size_t ums_runtime_block_size(ums_runtime_t *rt) {
     return rt->block_size;
 }
 
-UMS_API ums_result ums_runtime_features_get(ums_runtime_t *rt, ums_runtime_features *out) {
+static ums_result ums_runtime_features_get_impl(ums_runtime_t *rt, ums_runtime_features *out) {
     if (!out) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
@@ -207,7 +207,7 @@ UMS_API ums_result ums_runtime_features_get(ums_runtime_t *rt, ums_runtime_featu
     return UMS_OK;
 }
 
-UMS_API ums_result ums_location_count(ums_runtime_t *rt, uint32_t *count) {
+static ums_result ums_location_count_impl(ums_runtime_t *rt, uint32_t *count) {
     if (!count) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "count is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
@@ -215,7 +215,7 @@ UMS_API ums_result ums_location_count(ums_runtime_t *rt, uint32_t *count) {
     return UMS_OK;
 }
 
-UMS_API ums_result ums_location_get(ums_runtime_t *rt, ums_location_t id, ums_location_info *info) {
+static ums_result ums_location_get_impl(ums_runtime_t *rt, ums_location_t id, ums_location_info *info) {
     if (!info) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "info is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
@@ -225,7 +225,7 @@ UMS_API ums_result ums_location_get(ums_runtime_t *rt, ums_location_t id, ums_lo
     return UMS_OK;
 }
 
-UMS_API ums_result ums_location_find(ums_runtime_t *rt, const char *name, ums_location_t *id) {
+static ums_result ums_location_find_impl(ums_runtime_t *rt, const char *name, ums_location_t *id) {
     if (!name || !id) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "name or id is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
@@ -237,7 +237,7 @@ UMS_API ums_result ums_location_find(ums_runtime_t *rt, const char *name, ums_lo
     return ums__fail(__func__, "core", UMS_ERR_UNKNOWN_LOCATION, 0, "no location named '%s'", name);
 }
 
-UMS_API ums_result ums_counters_get(ums_runtime_t *rt, ums_counters *out) {
+static ums_result ums_counters_get_impl(ums_runtime_t *rt, ums_counters *out) {
     if (!out) return ums__fail(__func__, "core", UMS_ERR_NULL_POINTER, 0, "out is NULL");
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
@@ -263,10 +263,44 @@ UMS_API ums_result ums_counters_get(ums_runtime_t *rt, ums_counters *out) {
     return UMS_OK;
 }
 
-UMS_API ums_result ums_counters_reset(ums_runtime_t *rt) {
+static ums_result ums_counters_reset_impl(ums_runtime_t *rt) {
     ums_result r = ums__runtime_resolve(&rt, __func__);
     if (r != UMS_OK) return r;
     _Atomic uint64_t *p = (_Atomic uint64_t *)&rt->ctr;
     for (size_t i = 0; i < sizeof rt->ctr / sizeof *p; i++) atomic_store(&p[i], 0);
     return UMS_OK;
+}
+
+/* ---- public entry points: the last-error contract (ums__api_enter/leave) ---- */
+
+UMS_API ums_result ums_runtime_create(const ums_runtime_config *cfg, ums_runtime_t **out) {
+    return UMS_API_CALL("ums_runtime_create", ums_runtime_create_impl(cfg, out));
+}
+
+UMS_API ums_result ums_default_runtime(ums_runtime_t **out) {
+    return UMS_API_CALL("ums_default_runtime", ums_default_runtime_impl(out));
+}
+
+UMS_API ums_result ums_runtime_features_get(ums_runtime_t *rt, ums_runtime_features *out) {
+    return UMS_API_CALL("ums_runtime_features_get", ums_runtime_features_get_impl(rt, out));
+}
+
+UMS_API ums_result ums_location_count(ums_runtime_t *rt, uint32_t *count) {
+    return UMS_API_CALL("ums_location_count", ums_location_count_impl(rt, count));
+}
+
+UMS_API ums_result ums_location_get(ums_runtime_t *rt, ums_location_t id, ums_location_info *info) {
+    return UMS_API_CALL("ums_location_get", ums_location_get_impl(rt, id, info));
+}
+
+UMS_API ums_result ums_location_find(ums_runtime_t *rt, const char *name, ums_location_t *id) {
+    return UMS_API_CALL("ums_location_find", ums_location_find_impl(rt, name, id));
+}
+
+UMS_API ums_result ums_counters_get(ums_runtime_t *rt, ums_counters *out) {
+    return UMS_API_CALL("ums_counters_get", ums_counters_get_impl(rt, out));
+}
+
+UMS_API ums_result ums_counters_reset(ums_runtime_t *rt) {
+    return UMS_API_CALL("ums_counters_reset", ums_counters_reset_impl(rt));
 }

@@ -41,13 +41,14 @@ struct ums_devmem {
 static int parse_time_ns(const char *v, uint64_t *out) {
     char *end;
     double x = strtod(v, &end);
-    if (end == v || x < 0) return -1;
+    if (end == v || !(x >= 0) || x > 1e12) return -1; /* also refuses nan and inf */
     double mul = 1;
     if (!strcmp(end, "ns") || !*end) mul = 1;
     else if (!strcmp(end, "us")) mul = 1e3;
     else if (!strcmp(end, "ms")) mul = 1e6;
     else if (!strcmp(end, "s")) mul = 1e9;
     else return -1;
+    if (x * mul > 1.8e19) return -1;
     *out = (uint64_t)(x * mul);
     return 0;
 }
@@ -59,7 +60,11 @@ static ums_result sim_init(const ums_backend_services *svc, const char *config, 
     s->ndev = 1;
     s->capacity = (uint64_t)1 << 30;
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", config ? config : "");
+    if (snprintf(buf, sizeof buf, "%s", config ? config : "") >= (int)sizeof buf) {
+        svc->set_error(svc->core, UMS_ERR_CONFIG, 0, "sim configuration is longer than %zu characters", sizeof buf - 1);
+        free(s);
+        return UMS_ERR_CONFIG;
+    }
     char *save = NULL;
     for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
@@ -70,12 +75,12 @@ static ums_result sim_init(const ums_backend_services *svc, const char *config, 
         if (!strcmp(k, "count")) {
             char *e;
             long n = strtol(v, &e, 10);
-            if (*e || n < 0 || n > SIM_MAX) goto bad;
+            if (e == v || *e || n < 0 || n > SIM_MAX) goto bad;
             s->ndev = (unsigned)n;
         } else if (!strcmp(k, "host_nodes")) {
             char *e;
             long n = strtol(v, &e, 10);
-            if (*e || n < 0 || n > SIM_MAX) goto bad;
+            if (e == v || *e || n < 0 || n > SIM_MAX) goto bad;
             s->nhost = (unsigned)n;
         } else if (!strcmp(k, "capacity")) {
             if (ums__parse_size(v, &sz) != UMS_OK || sz == 0) goto bad;
@@ -146,7 +151,7 @@ static ums_result sim_mem_alloc(void *backend, uint32_t index, size_t size, ums_
     if (m->p == MAP_FAILED) {
         int e = errno;
         free(m);
-        s->svc->set_error(s->svc->core, UMS_ERR_NO_DEVICE_MEMORY, e, "sim memory: %s", strerror(e));
+        s->svc->set_error(s->svc->core, UMS_ERR_NO_DEVICE_MEMORY, e, "sim memory: mmap of %zu bytes: %s", size, strerror(e));
         return UMS_ERR_NO_DEVICE_MEMORY;
     }
     m->len = size;

@@ -105,7 +105,9 @@ static void readers_do_not_wait(ums_location_t src, ums_location_t dst, const ch
            (unsigned long long)reads, longest, (unsigned long long)(c1.read_faults - c0.read_faults));
     ASSERT_EQ(c1.read_faults - c0.read_faults, 0);
     ASSERT_GT(reads, 1000);
-    ASSERT_LT(longest, 10.0); /* never blocked for the copy (60 ms) */
+    /* Never blocked for the copy: a reader that waited would stall for the rest of
+     * it (over 40 ms); scheduling noise on a loaded 2-core machine stays well below. */
+    ASSERT_LT(longest, 40.0);
     (void)sum;
     for (size_t i = 0; i < bs / 8; i++) ASSERT_EQ(p[i], i);
     ASSERT_OK(ums_free(p));
@@ -139,7 +141,7 @@ static void writer_waits_for_its_block(void) {
     ASSERT_EQ(p[bs / 8 + 1], 777);
     printf("writer: waited %.1f ms for its block, %.3f ms for the other\n", waited, other);
     ASSERT_GT(waited, 20.0);
-    ASSERT_LT(other, 10.0);
+    ASSERT_LT(other, 40.0); /* the other block never waits for this one's copy */
     ASSERT_OK(ums_free(p));
 }
 
