@@ -48,6 +48,11 @@ UMS_API ums_result ums_test_inject(const char *name, unsigned nth, unsigned coun
     if (nth == 0) return ums__fail(__func__, "core", UMS_ERR_INVALID_ARG, 0, "nth must be 1 or more");
     for (int i = 0; i < UMS_SYS_COUNT; i++) {
         if (strcmp(name, inject_names[i]) == 0) {
+            bool op = strncmp(name, "op:", 3) == 0;
+            if (op ? err >= 0 : err <= 0)
+                return ums__fail(__func__, "core", UMS_ERR_INVALID_ARG, 0,
+                                 "err %d for '%s': %s", err, name,
+                                 op ? "backend operations fail with a negative ums_result" : "system calls fail with a positive errno");
             atomic_store(&inj.calls[i], 0);
             atomic_store(&inj.err[i], err);
             atomic_store(&inj.count[i], count);

@@ -28,7 +28,8 @@ extern "C" {
  * Make the `nth` (1-based) call of `name` from now on fail with `err`
  * (an errno value for system calls; for "op:" names, a negative ::ums_result).
  * `count` consecutive calls fail from there (0 = every call from the nth on).
- * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_INVALID_ARG (unknown name or nth 0).
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_INVALID_ARG (unknown name, nth 0, or an err
+ *         that is not a positive errno for a system call / a negative result for an "op:" name).
  */
 UMS_API ums_result ums_test_inject(const char *name, unsigned nth, unsigned count, int err);
 

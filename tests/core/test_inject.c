@@ -783,7 +783,13 @@ int main(void) {
     const char *const *names = ums_test_inject_names();
     ASSERT(names && names[0]);
     /* every listed name is accepted */
-    for (size_t i = 0; names[i]; i++) ASSERT_OK(ums_test_inject(names[i], 1, 1, EIO));
+    for (size_t i = 0; names[i]; i++) {
+        ASSERT_OK(ums_test_inject(names[i], 1, 1, inject_error_for(names[i])));
+        /* an error of the wrong kind for the point is refused */
+        int wrong = strncmp(names[i], "op:", 3) == 0 ? EIO : UMS_ERR_BACKEND;
+        ASSERT_RESULT(UMS_ERR_INVALID_ARG, ums_test_inject(names[i], 1, 1, wrong));
+        ASSERT_RESULT(UMS_ERR_INVALID_ARG, ums_test_inject(names[i], 1, 1, 0));
+    }
     ums_test_inject_clear();
     ASSERT_EQ(ums_test_injected_count(), 0);
 
