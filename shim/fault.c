@@ -85,16 +85,7 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    if (counted_wait && uffd) {
-        uint64_t dt = ums__now_ns() - t0;
-        if (is_write) {
-            UMS_CTR_ADD(rt, writer_waits, 1);
-            UMS_CTR_ADD(rt, writer_wait_ns, dt);
-        } else {
-            UMS_CTR_ADD(rt, reader_waits, 1);
-            UMS_CTR_ADD(rt, reader_wait_ns, dt);
-        }
-    }
+    if (counted_wait && uffd) ums__count_wait(rt, is_write, ums__now_ns() - t0);
     if (wake && !uffd) rt->fops->wake(rt, b, baddr, bs);
     return wake;
 }

@@ -99,16 +99,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv) {
         while (atomic_load(&done) == 0) futex_wait(&done, 0, 20 * 1000000L);
         waited = st != UMS_BLOCK_HOST;
     }
-    if (waited) {
-        uint64_t dt = now_ns() - t0;
-        if (is_write) {
-            UMS_CTR_ADD(rt, writer_waits, 1);
-            UMS_CTR_ADD(rt, writer_wait_ns, dt);
-        } else {
-            UMS_CTR_ADD(rt, reader_waits, 1);
-            UMS_CTR_ADD(rt, reader_wait_ns, dt);
-        }
-    }
+    if (waited) ums__count_wait(rt, is_write, now_ns() - t0);
     errno = saved;
 }
 

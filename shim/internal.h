@@ -306,5 +306,15 @@ void __tsan_ignore_thread_end(void);
 
 /* Counters */
 #define UMS_CTR_ADD(rt, field, v) atomic_fetch_add_explicit(&(rt)->ctr.field, (uint64_t)(v), memory_order_relaxed)
+/* One wait of a faulting thread, `ns` long (async-signal-safe: relaxed atomics only). */
+static inline void ums__count_wait(ums_runtime_t *rt, bool is_write, uint64_t ns) {
+    if (is_write) {
+        UMS_CTR_ADD(rt, writer_waits, 1);
+        UMS_CTR_ADD(rt, writer_wait_ns, ns);
+    } else {
+        UMS_CTR_ADD(rt, reader_waits, 1);
+        UMS_CTR_ADD(rt, reader_wait_ns, ns);
+    }
+}
 
 #endif

@@ -6,14 +6,18 @@
  * argument, and ties the blocks to the kernel's event through the region's
  * events, which every later transfer of those blocks waits for.
  *
- * The launch window. Between making the blocks valid and enqueueing the kernel,
- * a CPU access could fetch a written block back, and the kernel's writes to it
- * would be lost. So before the blocks are checked one last time, a user event U
- * is recorded on each region: any fetch that starts from then on waits for U,
- * which completes only when the kernel does (an event callback) or when the
- * launch gives up. The final check takes each block's lock without waiting
- * (a fetch holding it may itself be waiting for U); if any block moved or is
- * busy, U is completed and the launch starts over.
+ * The launch window. Between making a block valid on the device and enqueueing
+ * the kernel, a CPU access could fetch a written block back, and the kernel's
+ * writes to it would be lost. So each block is "held" as soon as it is valid
+ * there: under its lock it enters MIGRATING (a migration from the device to its
+ * host node that never copies), which makes CPU accesses that need the block
+ * sleep (in the kernel with userfaultfd, on the block's generation word with
+ * signals) without anyone holding the block's lock, and makes migrations wait.
+ * Once the kernel is enqueued and its event recorded on the regions, the holds
+ * end with MIGRATE_ABORT (back to exactly the state before) and the sleepers
+ * are woken; their fetches then wait for the kernel. A block that moved away
+ * before it could be held is migrated again (a CPU thread polling a written
+ * buffer cannot starve the launch: it sleeps as soon as the block is held).
  *
  * Bindings live in a table keyed by kernel (the kernel is retained while it has
  * bindings) because the device is only known at launch. */
@@ -29,9 +33,6 @@
 #include "internal.h"
 #include "opencl_backend.h"
 #include "umshim/opencl.h"
-
-/* Launch attempts before giving up when CPU accesses keep moving the blocks. */
-#define LAUNCH_ATTEMPTS 200
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -304,6 +305,9 @@ UMS_API ums_result ums_cl_forget_kernel(cl_kernel kernel) {
 
 /* ---- launching -------------------------------------------------------- */
 
+/* Per-block migration attempts before a launch gives up (CPU accesses kept winning). */
+#define HOLD_ATTEMPTS 1000
+
 /* One allocation a launch uses. */
 typedef struct use {
     ums__alloc *a;    /* referenced */
@@ -311,6 +315,7 @@ typedef struct use {
     bool write;       /* some argument may write it */
     bool in_place;    /* ACCESSED_BY on a host-unified device: host pages, no migration */
     cl_mem buffer;    /* region buffer (device) or host buffer (in place), borrowed */
+    bool *held;       /* [nblocks]: blocks held in MIGRATING for the launch */
 } use;
 
 /* One bound argument of a launch. */
@@ -337,23 +342,11 @@ typedef struct launch {
     size_t nuses;
     cl_event *waits;    /* the caller's, then pending transfers (retained, from nwait_user on) */
     size_t nwait, nwait_user, cap_wait;
-    cl_event user;      /* U: completes when the kernel does */
 } launch;
 
 static int use_cmp(const void *x, const void *y) {
     const use *a = x, *b = y;
     return a->a->base < b->a->base ? -1 : a->a->base > b->a->base;
-}
-
-static void complete_user_event(cl_event u) {
-    UMS_CL(clSetUserEventStatus)(u, CL_COMPLETE);
-    UMS_CL(clReleaseEvent)(u);
-}
-
-static void CL_CALLBACK kernel_done(cl_event ev, cl_int status, void *data) {
-    (void)ev;
-    (void)status;
-    complete_user_event((cl_event)data);
 }
 
 static void release_pending(launch *L) {
@@ -424,56 +417,99 @@ static ums_result evict(launch *L, use *u) {
     return UMS_OK;
 }
 
-/* Make one device use valid on the device. */
+/* End the hold on block i: back to the state before it, sleepers woken. b locked. */
+static void unhold_locked(ums_runtime_t *rt, ums__alloc *a, size_t i) {
+    ums__block *b = &a->blocks[i];
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
+    ums__block_apply(b, &(ums__transition){.ev = UMS_EV_MIGRATE_ABORT}, dropped, &nd); /* drops nothing */
+    atomic_store(&b->write_abort, 0);
+    uint64_t now = ums__now_ns();
+    if (b->rwait_since_ns) UMS_CTR_ADD(rt, reader_wait_ns, now - b->rwait_since_ns);
+    if (b->wwait_since_ns) UMS_CTR_ADD(rt, writer_wait_ns, now - b->wwait_since_ns);
+    b->rwait_since_ns = b->wwait_since_ns = 0;
+    rt->fops->wake(rt, b, ums__block_addr(a, i), rt->block_size);
+    pthread_cond_broadcast(&b->cond);
+}
+
+static void release_holds(launch *L) {
+    for (size_t k = 0; k < L->nuses; k++) {
+        use *u = &L->uses[k];
+        if (!u->held) continue;
+        for (size_t i = u->first; i < u->a->nblocks; i++) {
+            if (!u->held[i]) continue;
+            ums__block *b = &u->a->blocks[i];
+            pthread_mutex_lock(&b->lock);
+            unhold_locked(L->rt, u->a, i);
+            pthread_mutex_unlock(&b->lock);
+            u->held[i] = false;
+        }
+    }
+}
+
+/* Make block i valid on the device (the only copy when written) and hold it there. */
+static ums_result hold_block(launch *L, use *u, size_t i) {
+    ums__alloc *a = u->a;
+    ums__block *b = &a->blocks[i];
+    ums_migrate_report rep;
+    memset(&rep, 0, sizeof rep);
+    for (unsigned attempt = 0; attempt < HOLD_ATTEMPTS; attempt++) {
+        ums_result r = ums__migrate_block(a, i, L->loc, !u->write, &rep);
+        if (r != UMS_OK) return restamp(L->fn, r);
+        if (!u->buffer) {
+            /* The region's buffer exists once its first part does. */
+            ums__opencl_region_info ri;
+            r = ums__opencl_region_get(L->cl, L->index, a->base, &ri);
+            if (r != UMS_OK) return ums__fail_keep(L->fn, r);
+            if (ri.split || !ri.buffer || ri.context != L->ctx)
+                return ums__fail(L->fn, "opencl", UMS_ERR_STATE, 0,
+                                 "the allocation at %p has no single buffer in the queue's context on %s",
+                                 (void *)a->base, L->rt->locs[L->loc].name);
+            u->buffer = ri.buffer;
+        }
+        pthread_mutex_lock(&b->lock);
+        ums_block_state st = (ums_block_state)atomic_load(&b->state);
+        bool ok = u->write ? st == UMS_BLOCK_DEVICE && b->ndev == 1 && b->dev[0].loc == L->loc
+                           : st != UMS_BLOCK_MIGRATING && ((ums__block_valid_mask(b) >> L->loc) & 1);
+        if (ok) {
+            ums__opencl_mem_info mi;
+            ums_devmem *m = ums__block_devmem(b, L->loc);
+            ok = m && ums__opencl_mem_get(L->cl, m, &mi) == UMS_OK && mi.buffer == u->buffer;
+        }
+        if (ok) {
+            ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+            unsigned nd = 0;
+            ums__transition t = {.ev = UMS_EV_MIGRATE_BEGIN, .src = L->loc, .dst = b->host_loc, .dst_is_host = true};
+            ok = ums__block_apply(b, &t, dropped, &nd) == UMS_OK;
+            if (ok) {
+                atomic_store(&b->write_abort, 0);
+                u->held[i] = true;
+            }
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (ok) return UMS_OK;
+        /* A CPU access (or another migration) moved it first: again. */
+        if (attempt >= 8) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return ums__fail(L->fn, "core", UMS_ERR_BUSY, 0,
+                     "block %zu of the allocation at %p kept moving away from %s: %d attempts", i, (void *)a->base,
+                     L->rt->locs[L->loc].name, HOLD_ATTEMPTS);
+}
+
+/* Make one device use valid on the device, every block held. */
 static ums_result prepare_device(launch *L, use *u) {
     ums__alloc *a = u->a;
     ums__opencl_region_info ri;
     ums_result r = ums__opencl_region_get(L->cl, L->index, a->base, &ri);
     if (r != UMS_OK) return ums__fail_keep(L->fn, r);
-    if (ri.split)
-        return ums__fail(L->fn, "opencl", UMS_ERR_NOT_SUPPORTED, 0,
-                         "the %zu-byte allocation at %p is larger than one buffer of %s can be: it cannot be one "
-                         "kernel argument",
-                         a->map_size, (void *)a->base, L->rt->locs[L->loc].name);
     if (ri.buffer && ri.context != L->ctx && (r = evict(L, u)) != UMS_OK) return r;
-    ums_migrate_report rep;
-    memset(&rep, 0, sizeof rep);
-    r = ums__migrate_range(a, u->first, a->nblocks - 1, L->loc, u->write ? UMS_MOVE_EXCLUSIVE : UMS_MOVE_REPLICATE,
-                           &rep);
-    return r == UMS_OK ? r : restamp(L->fn, r);
-}
-
-/* The last check, with U recorded: every block is where the kernel needs it.
- * Returns UMS_OK, or UMS_ERR_BUSY to start over. Never waits for a block's lock. */
-static ums_result verify(launch *L, use *u) {
-    ums__alloc *a = u->a;
-    ums__opencl_region_info ri;
-    if (!u->in_place) {
-        ums_result r = ums__opencl_region_get(L->cl, L->index, a->base, &ri);
-        if (r != UMS_OK) return ums__fail_keep(L->fn, r);
-        if (!ri.buffer || ri.context != L->ctx) return UMS_ERR_BUSY;
-        u->buffer = ri.buffer;
-    }
-    for (size_t i = u->first; i < a->nblocks; i++) {
-        ums__block *b = &a->blocks[i];
-        if (pthread_mutex_trylock(&b->lock) != 0) return UMS_ERR_BUSY;
-        ums_block_state st = (ums_block_state)atomic_load(&b->state);
-        bool ok;
-        if (u->in_place) {
-            ok = st != UMS_BLOCK_MIGRATING && b->host_valid && b->populated && (!u->write || b->ndev == 0);
-        } else if (u->write) {
-            ok = st == UMS_BLOCK_DEVICE && b->ndev == 1 && b->dev[0].loc == L->loc;
-        } else {
-            ok = st != UMS_BLOCK_MIGRATING && ((ums__block_valid_mask(b) >> L->loc) & 1);
-        }
-        if (ok && !u->in_place) {
-            ums__opencl_mem_info mi;
-            ums_devmem *m = ums__block_devmem(b, L->loc);
-            ok = m && ums__opencl_mem_get(L->cl, m, &mi) == UMS_OK && mi.buffer == ri.buffer;
-        }
-        pthread_mutex_unlock(&b->lock);
-        if (!ok) return UMS_ERR_BUSY;
-    }
+    u->held = ums__calloc(a->nblocks, sizeof *u->held);
+    if (!u->held) return ums__fail(L->fn, "core", UMS_ERR_NO_MEMORY, 0, "out of memory");
+    for (size_t i = u->first; i < a->nblocks; i++)
+        if ((r = hold_block(L, u, i)) != UMS_OK) return r;
     return UMS_OK;
 }
 
@@ -501,50 +537,14 @@ static ums_result add_pending(launch *L, use *u) {
     return UMS_OK;
 }
 
-/* Record U on every device use's region. */
-static ums_result record_user_event(launch *L) {
-    bool any = false;
-    for (size_t k = 0; k < L->nuses; k++) any |= !L->uses[k].in_place;
-    if (!any) return UMS_OK; /* in place: nothing to fetch, nothing to hold back */
-    cl_int err = CL_SUCCESS;
-    L->user = UMS_CL(clCreateUserEvent)(L->ctx, &err);
-    if (!L->user) return cl_fail(L->fn, err ? err : CL_OUT_OF_RESOURCES, "clCreateUserEvent");
-    for (size_t k = 0; k < L->nuses; k++) {
-        use *u = &L->uses[k];
-        if (u->in_place) continue;
-        ums_result r = ums__opencl_region_add_event(L->cl, L->index, u->a->base, u->a->map_size, L->user);
-        if (r != UMS_OK) return ums__fail_keep(L->fn, r);
-    }
-    return UMS_OK;
-}
-
-static void drop_user_event(launch *L) {
-    if (L->user) complete_user_event(L->user);
-    L->user = NULL;
-}
-
-/* Make every use valid where the kernel needs it, with U recorded and nothing
- * moved since the check. */
+/* Make every use valid where the kernel needs it, its blocks held. */
 static ums_result prepare(launch *L) {
-    for (int attempt = 0; attempt < LAUNCH_ATTEMPTS; attempt++) {
-        ums_result r = UMS_OK;
-        for (size_t k = 0; k < L->nuses && r == UMS_OK; k++)
-            r = L->uses[k].in_place ? prepare_in_place(L, &L->uses[k]) : prepare_device(L, &L->uses[k]);
-        for (size_t k = 0; k < L->nuses && r == UMS_OK; k++)
-            if (!L->uses[k].in_place) r = add_pending(L, &L->uses[k]);
-        if (r == UMS_OK) r = record_user_event(L);
-        for (size_t k = 0; k < L->nuses && r == UMS_OK; k++) r = verify(L, &L->uses[k]);
-        if (r == UMS_OK) return UMS_OK;
-        drop_user_event(L);
-        release_pending(L);
-        if (r != UMS_ERR_BUSY) return r;
-        /* A CPU access moved a block (or holds it): let it finish, then start over. */
-        struct timespec ts = {0, attempt < 10 ? 10000 : 200000};
-        nanosleep(&ts, NULL);
-    }
-    return ums__fail(L->fn, "core", UMS_ERR_BUSY, 0,
-                     "CPU accesses kept moving the kernel's blocks away from %s: %d attempts",
-                     L->rt->locs[L->loc].name, LAUNCH_ATTEMPTS);
+    ums_result r = UMS_OK;
+    for (size_t k = 0; k < L->nuses && r == UMS_OK; k++)
+        r = L->uses[k].in_place ? prepare_in_place(L, &L->uses[k]) : prepare_device(L, &L->uses[k]);
+    for (size_t k = 0; k < L->nuses && r == UMS_OK; k++)
+        if (!L->uses[k].in_place) r = add_pending(L, &L->uses[k]);
+    return r;
 }
 
 /* Set the arguments: the region (or host) buffer, or a sub-buffer at an interior pointer. */
@@ -660,11 +660,20 @@ static ums_result resolve_device(launch *L, cl_command_queue queue, cl_device_id
                              "multiple of %zu bytes (CL_DEVICE_MEM_BASE_ADDR_ALIGN of %s)",
                              L->args[i].index, L->args[i].ptr, off, L->align, L->rt->locs[L->loc].name);
     }
-    ums_location_info li;
-    ums_location_get(L->rt, L->loc, &li);
+    cl_ulong max_alloc = 0;
+    err = UMS_CL(clGetDeviceInfo)(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+    if (err != CL_SUCCESS) return cl_fail(L->fn, err, "clGetDeviceInfo(CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    const ums_location_info *li = &L->rt->locs[L->loc].info;
     for (size_t k = 0; k < L->nuses; k++) {
         use *u = &L->uses[k];
-        u->in_place = (li.flags & UMS_LOCATION_FLAG_HOST_ACCESS) && all_accessed_by(u->a, u->first, L->loc);
+        u->in_place = (li->flags & UMS_LOCATION_FLAG_HOST_ACCESS) && all_accessed_by(u->a, u->first, L->loc);
+        /* One buffer covers the allocation: it must fit in one (regions of larger ones are split). */
+        uint64_t limit = li->capacity && li->capacity < max_alloc ? li->capacity : max_alloc;
+        if ((uint64_t)u->a->map_size > limit && (max_alloc || li->capacity))
+            return ums__fail(L->fn, "opencl", UMS_ERR_NOT_SUPPORTED, 0,
+                             "the %zu-byte allocation at %p cannot be one kernel argument on %s: its largest buffer is "
+                             "%" PRIu64 " bytes",
+                             u->a->map_size, (void *)u->a->base, L->rt->locs[L->loc].name, limit);
         if (u->in_place) {
             r = ums__opencl_region_host_buffer(L->cl, L->index, u->a->base, u->a->map_size, &u->buffer, NULL);
             if (r != UMS_OK) return ums__fail_keep(L->fn, r);
@@ -674,11 +683,14 @@ static ums_result resolve_device(launch *L, cl_command_queue queue, cl_device_id
 }
 
 static void launch_cleanup(launch *L) {
-    drop_user_event(L);
+    release_holds(L);
     release_pending(L);
     for (size_t i = 0; i < L->nargs; i++)
         if (L->args[i].sub) UMS_CL(clReleaseMemObject)(L->args[i].sub);
-    for (size_t k = 0; k < L->nuses; k++) ums__alloc_put(L->uses[k].a);
+    for (size_t k = 0; k < L->nuses; k++) {
+        free(L->uses[k].held);
+        ums__alloc_put(L->uses[k].a);
+    }
     free(L->args);
     free(L->uses);
     free(L->waits);
@@ -728,23 +740,18 @@ UMS_API ums_result ums_cl_enqueue_kernel(cl_command_queue queue, cl_kernel kerne
                                              (cl_uint)L.nwait, L.nwait ? L.waits : NULL, &kev);
         if (err != CL_SUCCESS) r = cl_fail(fn, err, "clEnqueueNDRangeKernel");
     }
-    if (r == UMS_OK && L.user) {
-        /* U completes with the kernel; the callback owns our reference to it. */
-        if (UMS_CL(clSetEventCallback)(kev, CL_COMPLETE, kernel_done, L.user) == CL_SUCCESS) {
-            L.user = NULL;
-        } else {
-            UMS_CL(clFlush)(queue);
-            UMS_CL(clWaitForEvents)(1, &kev); /* cannot be told: wait here instead */
-        }
-    }
     if (r == UMS_OK) {
-        for (size_t k = 0; k < L.nuses; k++) {
-            if (!L.uses[k].in_place) continue;
-            /* The host pages stay mapped (ums_free waits) until the kernel is done with them. */
-            ums_result rr = ums__opencl_region_add_event(L.cl, L.index, L.uses[k].a->base, L.uses[k].a->map_size, kev);
-            if (rr != UMS_OK) ums__opencl_event_wait(L.cl, kev);
-        }
         UMS_CL(clFlush)(queue);
+        /* From here on, every transfer of these blocks (a CPU fetch, a migration) and
+         * ums_free wait for the kernel. Then the holds end. */
+        for (size_t k = 0; k < L.nuses; k++) {
+            ums_result rr = ums__opencl_region_add_event(L.cl, L.index, L.uses[k].a->base, L.uses[k].a->map_size, kev);
+            if (rr != UMS_OK) {
+                /* Cannot be told to wait: wait here, before anyone may touch the blocks. */
+                ums__opencl_event_wait(L.cl, kev);
+                ums_clear_error();
+            }
+        }
     }
     if (rec) pthread_mutex_unlock(&rec->lock);
     launch_cleanup(&L);

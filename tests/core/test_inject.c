@@ -48,7 +48,7 @@
 /* A small per-transfer latency keeps a block in MIGRATING long enough for the
  * concurrent reader to fault on it. */
 #define SIM_CONFIG "count=2,capacity=64M,latency=200us"
-#define HANG_SECONDS 5
+#define HANG_SECONDS 30 /* a loaded 2-core CI machine can stall a healthy iteration for seconds */
 #define MAX_NTH 5000
 
 /* ------------------------------------------------------------------------ */
