@@ -11,6 +11,14 @@ JOBS="$(nproc)"
 failed=()
 t_start=$(date +%s)
 
+# The reason each skipped test printed ("SKIP: ..."), from ctest's log.
+print_skips() { # dir
+    local log="$1/Testing/Temporary/LastTest.log"
+    [ -f "$log" ] || return 0
+    awk '/^[0-9]+\/[0-9]+ Testing: / { name = $3 }
+         /^SKIP: / && !seen[name]++ { print "== skipped " name ": " substr($0, 7) }' "$log"
+}
+
 run_pass() { # name dir [env...] -- [ctest args]
     local name="$1" dir="$2"
     shift 2
@@ -22,6 +30,7 @@ run_pass() { # name dir [env...] -- [ctest args]
     if ! (cd "$dir" && env "${envs[@]}" ctest --output-on-failure -j"$JOBS" "$@"); then
         failed+=("$name")
     fi
+    print_skips "$dir"
     echo "== [$name] $(($(date +%s) - t0)) s"
 }
 

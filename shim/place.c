@@ -322,8 +322,9 @@ static int block_pages_node(ums__alloc *a, size_t i, page_query *q, unsigned tar
  * the pages elsewhere than the block's bookkeeping says), so the migration
  * moves what needs moving; a block already on a decided node may stay there
  * (keep_in_set: *loc and *node change). Returns true when the block needs no
- * move at all: its host copy has no page yet, and recording the node is the
- * whole job (first touch will follow the range's policy). */
+ * move at all: its host copy has no page yet, so recording the node (the
+ * caller's job, once the policies are in place) is the whole move; first touch
+ * will follow the range's policy. */
 static bool block_prepare(ums__alloc *a, size_t i, const plan *pl, page_query *q, ums_location_t *loc,
                           unsigned *node) {
     ums_runtime_t *rt = a->rt;
@@ -353,7 +354,6 @@ static bool block_prepare(ums__alloc *a, size_t i, const plan *pl, page_query *q
         *loc = b->host_loc;
         *node = (unsigned)rt->locs[b->host_loc].info.numa_node;
     }
-    if (done) b->host_loc = *loc;
     pthread_mutex_unlock(&b->lock);
     return done;
 }
@@ -391,35 +391,58 @@ UMS_API ums_result ums_place(void *ptr, size_t len, const ums_placement *p, ums_
         return ums__fail(fn, "core", UMS_ERR_NO_MEMORY, ENOMEM, "out of memory for %zu blocks", last - first + 1);
     }
 
+    /* Pass 1: where each block goes, and bind it there while it moves (see
+     * the top of the file); a policy failure here leaves every block where it
+     * was. Pass 2: the moves. */
+    size_t nb = last - first + 1;
+    typedef struct block_plan {
+        ums_location_t loc;
+        unsigned node;
+        bool done;
+    } block_plan;
+    block_plan *bp = ums__calloc(nb, sizeof *bp);
+    if (!bp) r = ums__fail(fn, "core", UMS_ERR_NO_MEMORY, ENOMEM, "out of memory for %zu blocks", nb);
     bool policies = true; /* false once the kernel refused them harmlessly */
+    for (size_t k = 0; k < nb && r == UMS_OK; k++) {
+        unsigned t = plan_target(&pl, k);
+        bp[k].loc = pl.locs[t];
+        bp[k].node = pl.d.nodes[t];
+        bp[k].done = block_prepare(a, first + k, &pl, &q, &bp[k].loc, &bp[k].node);
+    }
+    for (size_t k = 0; k < nb && r == UMS_OK && policies;) {
+        size_t e = k + 1; /* one mbind per run of blocks bound to the same node */
+        while (e < nb && bp[e].node == bp[k].node) e++;
+        if (bind_one(ums__block_addr(a, first + k), (e - k) * bs, PLACE_MPOL_BIND, bp[k].node) != 0) {
+            int err_no = errno;
+            if (policy_refusal_harmless(&pl, err_no))
+                policies = false;
+            else
+                r = ums__fail(fn, "core", UMS_ERR_SYSTEM, err_no, "mbind of blocks %zu-%zu to node %u: %s", first + k,
+                              first + e - 1, bp[k].node, strerror(err_no));
+        }
+        k = e;
+    }
     ums_migrate_report rep;
     memset(&rep, 0, sizeof rep);
     ums_error_info err;
     memset(&err, 0, sizeof err);
-    for (size_t i = first; i <= last && r == UMS_OK; i++) {
-        unsigned t = plan_target(&pl, i - first);
-        ums_location_t loc = pl.locs[t];
-        unsigned node = pl.d.nodes[t];
-        bool done = block_prepare(a, i, &pl, &q, &loc, &node);
-        /* While it moves, the block is bound to exactly its target (see the top of the file). */
-        if (policies && bind_one(ums__block_addr(a, i), bs, PLACE_MPOL_BIND, node) != 0) {
-            int e = errno;
-            if (policy_refusal_harmless(&pl, e)) {
-                policies = false;
-            } else {
-                r = ums__fail(fn, "core", UMS_ERR_SYSTEM, e, "mbind of block %zu to node %u: %s", i, node,
-                              strerror(e));
-                break;
-            }
-        }
-        if (done) {
+    for (size_t k = 0; k < nb && r == UMS_OK; k++) {
+        size_t i = first + k;
+        if (bp[k].done) {
+            /* no page yet: recording the node is the whole move */
+            ums__block *b = &a->blocks[i];
+            pthread_mutex_lock(&b->lock);
+            ums__block_wait_stable(b);
+            if (atomic_load(&b->state) == UMS_BLOCK_HOST && b->host_valid) b->host_loc = bp[k].loc;
+            pthread_mutex_unlock(&b->lock);
             rep.blocks_already++;
             rep.blocks_total++;
             continue;
         }
-        ums_result rr = ums__migrate_range(a, i, i, loc, UMS_MOVE_EXCLUSIVE, &rep);
+        ums_result rr = ums__migrate_range(a, i, i, bp[k].loc, UMS_MOVE_EXCLUSIVE, &rep);
         if (rr != UMS_OK && err.code == UMS_OK) err = *ums_last_error();
     }
+    free(bp);
     if (r == UMS_OK && err.code != UMS_OK) {
         r = err.code;
         ums__fail(fn, err.backend ? err.backend : "core", r, err.native,

@@ -182,15 +182,73 @@ UMS_API ums_result ums_placement_decide_xml(const char *xml_path, const ums_plac
 
 /**
  * Place an existing range of managed memory: decide as ums_placement_decide() in
- * the range's runtime, then move the range's blocks to the chosen node(s).
+ * the range's runtime, then move the range's blocks (the range is widened to
+ * whole blocks) to the chosen host node(s) and set the range's memory policy so
+ * that pages touched for the first time later land by the same decision.
+ *
+ * Where the blocks go:
+ * - one node: every block there;
+ * - ::UMS_PLACE_INTERLEAVE: the blocks round-robin over the nodes, the range's
+ *   first block on the lowest node (interleaving is per block, the unit of
+ *   migration, not per page);
+ * - ::UMS_PLACE_BIND with several nodes, and any other decision that names
+ *   several nodes (a device equally near several nodes, a cpuset local to several
+ *   nodes): blocks already on one of the nodes stay; the others go to the calling
+ *   thread's current node when it is one of them, else to the lowest;
+ * - ::UMS_PLACE_LOCAL: the calling thread's current node when the decision names
+ *   it (the request's cpuset includes the thread's CPU), else the decision's lowest
+ *   node.
+ *
+ * Moves use the migration protocol of the runtime (ums_migrate()): under the
+ * readable protocol readers of the range keep going and only writers wait for
+ * their block. Device-resident blocks come back to the host node; afterwards each
+ * block's only copy is there.
+ *
+ * Memory policy left on the range (`get_mempolicy(MPOL_F_ADDR)` shows it):
+ * `MPOL_BIND` over the node set for ::UMS_PLACE_BIND, `MPOL_LOCAL` for
+ * ::UMS_PLACE_LOCAL, `MPOL_PREFERRED` on each block's node for
+ * ::UMS_PLACE_INTERLEAVE, and `MPOL_PREFERRED` on the chosen node for the other
+ * policies (a preference: when the node is full, a later first touch lands
+ * elsewhere rather than failing).
+ *
  * @param ptr  start of the range, inside a live allocation
  * @param len  length in bytes (non-zero)
  * @param p    the request
- * @param out  receives the decision; may be NULL when the caller does not need it
- * @return ::UMS_OK; the decision's errors; ::UMS_ERR_NOT_MANAGED, ::UMS_ERR_OUT_OF_RANGE,
- *         ::UMS_ERR_BAD_SIZE; or the migration's error (the data stays where it was).
+ * @param out  receives the decision on success; may be NULL when the caller does not
+ *             need it (on failure, ums_last_error() says what was decided and what failed)
+ * @return ::UMS_OK; ::UMS_ERR_NULL_POINTER; the decision's errors;
+ *         ::UMS_ERR_NOT_MANAGED, ::UMS_ERR_OUT_OF_RANGE, ::UMS_ERR_BAD_SIZE;
+ *         ::UMS_ERR_UNKNOWN_LOCATION when a chosen node has no location in the runtime;
+ *         ::UMS_ERR_NOT_SUPPORTED for a node numbered 1024 or above;
+ *         ::UMS_ERR_SYSTEM when a memory policy cannot be set (the range's policies are
+ *         restored; when that happens before the moves, as it does for every policy
+ *         but the final one, nothing has moved); or the first migration error: blocks
+ *         that failed keep their data where it was, blocks that moved stay moved, and
+ *         the range's policies are restored.
  */
 UMS_API ums_result ums_place(void *ptr, size_t len, const ums_placement *p, ums_placement_decision *out);
+
+/**
+ * Allocate managed memory placed by a request: decide as ums_placement_decide()
+ * in the runtime, allocate as ums_runtime_alloc(), and set the new range's memory
+ * policy as ums_place() would, so that its pages land on the chosen node(s) when
+ * they are first touched (or at once with ::UMS_ALLOC_POPULATE). Each block's host
+ * node is recorded (ums_query() reports it as the block's home). ::UMS_PLACE_LOCAL
+ * records the calling thread's current node and leaves first touch to decide.
+ * @param rt     runtime, or NULL for the default runtime
+ * @param size   bytes, > 0; rounded up to whole blocks
+ * @param flags  UMS_ALLOC_* bits
+ * @param p      the request
+ * @param out    receives the decision; may be NULL
+ * @param ptr    receives the base pointer (unchanged on failure)
+ * @return ::UMS_OK; ::UMS_ERR_NULL_POINTER (`p` or `ptr`); ::UMS_ERR_BAD_SIZE;
+ *         ::UMS_ERR_UNKNOWN_FLAG; the decision's errors; ::UMS_ERR_UNKNOWN_LOCATION
+ *         (a chosen node has no location); ::UMS_ERR_NOT_SUPPORTED (a node numbered 1024 or
+ *         above); ::UMS_ERR_NO_MEMORY; ::UMS_ERR_SYSTEM
+ *         (including a memory policy that cannot be set). Nothing is allocated on failure.
+ */
+UMS_API ums_result ums_alloc_placed(ums_runtime_t *rt, size_t size, unsigned flags, const ums_placement *p,
+                                    ums_placement_decision *out, void **ptr);
 
 /**
  * Name of a policy: "local", "bind", "interleave", "near-device", "highest-bandwidth",

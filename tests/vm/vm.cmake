@@ -1,11 +1,15 @@
 # ums_add_vm_test: run a test program inside the multi-NUMA QEMU guest.
 #
-#   ums_add_vm_test(NAME name TARGET tgt [NODES 2|4] [CPUS k] [MEMONLY] [GPU]
-#                   [ARGS arg...] [ENV K=V...] [FILES src[:dst]...]
-#                   [MODULES kmod...] [MEM mib] [TIMEOUT s] [LABELS l...])
+#   ums_add_vm_test(NAME name TARGET tgt [NODES 2|4] [CPUS k] [MEMONLY] [GPU [GPU_NODE n]]
+#                   [ARGS arg...] [RUN "tgt2 arg..."...] [ENV K=V...]
+#                   [FILES src[:dst]...] [MODULES kmod...] [MEM mib]
+#                   [TIMEOUT s] [LABELS l...])
 #
 # The test runs `vm.sh run` with the matching options (CPUS is vCPUs per
-# CPU node, MEM MiB per node) and the target's file,
+# CPU node, MEM MiB per node) and the target's file; each RUN entry (one
+# string: a target name or an absolute path, then its arguments) runs after
+# it in the same guest, so one boot serves several programs (the test fails
+# if any fails),
 # needs the ums_vm fixture (vm.sh setup, run once before the first VM test),
 # holds the ums_vm resource lock (one guest at a time), is labelled "vm", and
 # is skipped (exit 77) where QEMU cannot run. TIMEOUT bounds the ctest test;
@@ -16,8 +20,8 @@ include_guard(GLOBAL)
 find_program(UMS_BASH bash REQUIRED)
 
 function(ums_add_vm_test)
-  cmake_parse_arguments(V "MEMONLY;GPU" "NAME;TARGET;NODES;CPUS;MEM;TIMEOUT"
-                        "ARGS;ENV;FILES;MODULES;LABELS" ${ARGN})
+  cmake_parse_arguments(V "MEMONLY;GPU" "NAME;TARGET;NODES;CPUS;MEM;TIMEOUT;GPU_NODE"
+                        "ARGS;RUN;ENV;FILES;MODULES;LABELS" ${ARGN})
   if(NOT V_NAME OR NOT V_TARGET)
     message(FATAL_ERROR "ums_add_vm_test: NAME and TARGET are required")
   endif()
@@ -43,6 +47,9 @@ function(ums_add_vm_test)
   if(V_GPU)
     list(APPEND cmd --gpu)
   endif()
+  if(DEFINED V_GPU_NODE)
+    list(APPEND cmd --gpu-node ${V_GPU_NODE})
+  endif()
   if(V_CPUS)
     list(APPEND cmd --cpus-per-node ${V_CPUS})
   endif()
@@ -59,7 +66,17 @@ function(ums_add_vm_test)
     list(APPEND cmd --module ${m})
   endforeach()
 
-  add_test(NAME ${V_NAME} COMMAND ${cmd} -- $<TARGET_FILE:${V_TARGET}> ${V_ARGS})
+  set(more)
+  foreach(r IN LISTS V_RUN)
+    separate_arguments(words UNIX_COMMAND "${r}")
+    list(POP_FRONT words prog)
+    if(NOT IS_ABSOLUTE "${prog}")
+      set(prog $<TARGET_FILE:${prog}>)
+    endif()
+    list(APPEND more ::: ${prog} ${words})
+  endforeach()
+
+  add_test(NAME ${V_NAME} COMMAND ${cmd} -- $<TARGET_FILE:${V_TARGET}> ${V_ARGS} ${more})
   set_tests_properties(${V_NAME} PROPERTIES
     FIXTURES_REQUIRED ums_vm
     RESOURCE_LOCK ums_vm

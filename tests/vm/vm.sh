@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# vm.sh: boot a multi-NUMA Linux guest under QEMU and run one program in it.
+# vm.sh: boot a multi-NUMA Linux guest under QEMU and run programs in it.
 #
 #   vm.sh setup                      install/download what the guest needs (cached)
-#   vm.sh run [options] -- BINARY [ARGS...]
+#   vm.sh run [options] -- BINARY [ARGS...] [::: BINARY [ARGS...]]...
 #   vm.sh topology [--nodes N] [--memonly]   print the HMAT/distance table
 #   vm.sh clean                      remove the cache
 #
@@ -12,7 +12,9 @@
 # distinct bandwidth and latency, optionally a CPU-less memory-only node and a
 # virtio-gpu DRM device. See README.md beside this file for the values.
 #
-# Exit status of `run`: the program's own exit status; 77 with "SKIP: reason"
+# Programs separated by ":::" run one after the other in the same guest.
+# Exit status of `run`: the program's own exit status (several programs: the
+# first failure's, else 0 if one passed, else 77); 77 with "SKIP: reason"
 # when QEMU cannot run here; 124 when the guest timed out; 2 on bad usage;
 # 1 when the guest died without reporting a status.
 set -euo pipefail
@@ -36,6 +38,9 @@ run options:
   --cpus-per-node K  vCPUs per CPU node, 1 to 4 (default 1)
   --memonly          add a CPU-less memory-only node (HBM-like)
   --gpu              add a virtio-gpu device and load its driver
+  --gpu-node N       with --gpu: put it behind a PCIe expander bridge on NUMA
+                     node N, so its PCI locality is that node (default: the
+                     root complex, local to every node)
   --mem MIB          memory per node in MiB (default 512; 1G style suffixes ok)
   --timeout S        bound the whole boot+run (default 300)
   --env K=V          set a variable for the program (repeatable)
@@ -244,6 +249,7 @@ is_elf() {
 }
 
 declare -A COPIED=()
+BINS=()
 
 # put SRC DST: copy SRC (dereferenced) to DST inside the guest root.
 put() {
@@ -336,7 +342,7 @@ EOF
 }
 
 do_run() {
-  local nodes=2 cpn=1 memonly=0 gpu=0 mem=512 timeout=300 append="" arg
+  local nodes=2 cpn=1 memonly=0 gpu=0 gpu_node=-1 mem=512 timeout=300 append="" arg
   local envs=() files=() modules=() qargs=()
   while (($#)); do
     case $1 in
@@ -344,6 +350,7 @@ do_run() {
       --cpus-per-node) cpn=${2:?}; shift 2 ;;
       --memonly) memonly=1; shift ;;
       --gpu) gpu=1; shift ;;
+      --gpu-node) gpu_node=${2:?}; shift 2 ;;
       --mem) mem=${2:?}; shift 2 ;;
       --timeout) timeout=${2:?}; shift 2 ;;
       --env) envs+=("${2:?}"); shift 2 ;;
@@ -359,6 +366,10 @@ do_run() {
   (($#)) || { say "no program given"; usage; }
   [[ $nodes == 2 || $nodes == 4 ]] || { say "--nodes must be 2 or 4"; usage; }
   [[ $cpn =~ ^[1-4]$ ]] || { say "--cpus-per-node must be 1 to 4"; usage; }
+  if ((gpu_node != -1)); then
+    ((gpu)) || { say "--gpu-node needs --gpu"; usage; }
+    [[ $gpu_node =~ ^[0-9]$ ]] && ((gpu_node < nodes + memonly)) || { say "--gpu-node must name a node of the guest"; usage; }
+  fi
   if [[ $mem =~ ^([0-9]+)[gG]$ ]]; then
     mem=$((BASH_REMATCH[1] * 1024))
   elif [[ $mem =~ ^([0-9]+)[mM]$ ]]; then
@@ -369,10 +380,26 @@ do_run() {
   # virtio-pci is a module in Debian's kernel, and no symbol pulls it in.
   if ((gpu)); then modules=(virtio_pci virtio-gpu "${modules[@]}"); fi
 
-  local bin=$1; shift
-  [[ $bin == */* ]] || bin=$(command -v "$bin" || echo "$bin")
-  [[ -f $bin ]] || die "no such program: $bin"
-  bin=$(realpath "$bin")
+  # Programs separated by ":::", each one a line of the guest's script.
+  local progs=() line="" bin first=1
+  while (($#)); do
+    if [[ $1 == ::: ]]; then
+      [[ -n $line ]] || { say "empty program before :::"; usage; }
+      progs+=("$line"); line=""; first=1; shift; continue
+    fi
+    arg=$1; shift
+    if ((first)); then
+      bin=$arg
+      [[ $bin == */* ]] || bin=$(command -v "$bin" || echo "$bin")
+      [[ -f $bin ]] || die "no such program: $bin"
+      bin=$(realpath "$bin")
+      BINS+=("$bin")
+      arg=$bin first=0
+    fi
+    line+="${line:+ }$(shq "$arg")"
+  done
+  [[ -n $line ]] || { say "empty program after :::"; usage; }
+  progs+=("$line")
 
   do_setup
   # shellcheck source=/dev/null
@@ -393,7 +420,7 @@ do_run() {
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
   printf 'root:x:0:\n' >"$ROOT/etc/group"
   [[ -f /etc/ld.so.cache ]] && cp /etc/ld.so.cache "$ROOT/etc/"
-  put_tree "$bin" "$bin"
+  for bin in "${BINS[@]}"; do put_tree "$bin" "$bin"; done
   local f src dst
   for f in "${files[@]}"; do
     if [[ $f == *:* ]]; then src=${f%%:*} dst=${f#*:}; else src=$f dst=""; fi
@@ -419,7 +446,7 @@ do_run() {
   } >"$ROOT/ums-vm/setup.sh"
   {
     echo "export HOME=/root PATH=/bin:/sbin:/usr/bin:/usr/sbin TERM=dumb"
-    echo "export UMS_VM=1 UMS_VM_NODES=$(total_nodes) UMS_VM_CPU_NODES=$NODES UMS_VM_CPUS_PER_NODE=$cpn UMS_VM_GPU=$gpu UMS_VM_NODE_MIB=$mem"
+    echo "export UMS_VM=1 UMS_VM_NODES=$(total_nodes) UMS_VM_CPU_NODES=$NODES UMS_VM_CPUS_PER_NODE=$cpn UMS_VM_GPU=$gpu UMS_VM_GPU_NODE=$gpu_node UMS_VM_NODE_MIB=$mem"
     if ((MEMONLY)); then echo "export UMS_VM_MEMONLY_NODE=$NODES UMS_VM_MEMONLY_INITIATOR=0"; fi
     echo "export UMS_VM_HMAT=$(shq "$(hmat_expect)") UMS_VM_DISTANCES=$(shq "$(dist_expect)")"
     local e
@@ -427,9 +454,27 @@ do_run() {
       [[ $e == [A-Za-z_]*=* ]] || die "--env wants K=V, got $e"
       echo "export ${e%%=*}=$(shq "${e#*=}")"
     done
-    printf 'exec'
-    for arg in "$bin" "$@"; do printf ' %s' "$(shq "$arg")"; done
-    echo
+    if ((${#progs[@]} == 1)); then
+      echo "exec ${progs[0]}"
+    else
+      # Several programs: each runs whatever the others did; the status is the
+      # first failure's, else 0 when one passed, else 77 (all skipped).
+      cat <<'EOS'
+ums_vm_status=0 ums_vm_passed=0
+ums_vm_one() {
+  echo "vm: == $*"
+  "$@"
+  s=$?
+  if [ "$s" -eq 77 ]; then echo "vm: $1: skipped"
+  elif [ "$s" -ne 0 ]; then echo "vm: $1: exit $s"; [ "$ums_vm_status" -eq 0 ] && ums_vm_status=$s
+  else ums_vm_passed=1; fi
+}
+EOS
+      for line in "${progs[@]}"; do echo "ums_vm_one $line"; done
+      echo '[ "$ums_vm_status" -ne 0 ] && exit "$ums_vm_status"'
+      echo '[ "$ums_vm_passed" -eq 1 ] && exit 0'
+      echo 'exit 77'
+    fi
   } >"$ROOT/ums-vm/cmd.sh"
   write_init
   (cd "$ROOT" && find . -mindepth 1 | "$ROOT/bin/busybox" cpio -o -H newc -R 0:0 2>/dev/null) >"$work/initrd.cpio"
@@ -460,7 +505,14 @@ do_run() {
         -numa "hmat-lb,initiator=$i,target=$t,hierarchy=memory,data-type=access-bandwidth,bandwidth=${bw}G")
     done
   done
-  if ((gpu)); then q+=(-device virtio-gpu-pci); fi
+  if ((gpu && gpu_node >= 0)); then
+    # A PCIe expander bridge with a NUMA node gets an ACPI proximity domain
+    # (_PXM): Linux and hwloc then place the GPU below that node.
+    q+=(-device "pxb-pcie,id=pxb1,bus_nr=32,numa_node=$gpu_node,bus=pcie.0"
+      -device pcie-root-port,id=rp1,bus=pxb1,chassis=1,slot=1 -device virtio-gpu-pci,bus=rp1)
+  elif ((gpu)); then
+    q+=(-device virtio-gpu-pci)
+  fi
   # shellcheck disable=SC2054
   q+=(-nodefaults -display none -no-user-config -chardev stdio,id=con,signal=off -serial chardev:con
     -no-reboot -kernel "$KDIR/vmlinux" -initrd "$work/initrd.cpio"
