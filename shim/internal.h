@@ -149,6 +149,7 @@ struct ums_runtime {
     ums__location locs[UMS_MAX_LOCATIONS];
     unsigned nlocs;
     ums_location_t host_default; /* host node for new allocations / fetches */
+    unsigned numa_nodes;         /* host locations that are real NUMA nodes (numa_node >= 0) */
     ums__backend *host_backend;
 
     /* userfaultfd */

@@ -15,6 +15,20 @@ void ums__block_wait_stable(ums__block *b) {
     while (atomic_load(&b->state) == UMS_BLOCK_MIGRATING) pthread_cond_wait(&b->cond, &b->lock);
 }
 
+/* Pages that UFFDIO_COPY installs are allocated by the range's memory policy, not
+ * where the staged pages live; bind the block to its new node first. (UFFDIO_MOVE
+ * and mremap carry the staged pages themselves; binding is harmless there.) */
+static void bind_block_to(ums_runtime_t *rt, char *addr, ums_location_t node) {
+    if (rt->fault_mode != UMS_FAULT_UFFD || rt->numa_nodes < 2) return;
+    int os = rt->locs[node].info.numa_node;
+    if (os < 0 || os >= 1024) return;
+    unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
+    mask[(unsigned)os / (8 * sizeof(unsigned long))] = 1ul << ((unsigned)os % (8 * sizeof(unsigned long)));
+    if (ums__sys_mbind(addr, rt->block_size, 2 /* MPOL_BIND */, mask, 1025, 0) != 0)
+        ums__log(rt, UMS_LOG_WARN, "binding block %p to node %d: %s (its pages may land elsewhere)", (void *)addr,
+                 os, strerror(errno));
+}
+
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n) {
     for (unsigned k = 0; k < n; k++) ums__be_mem_free(rt, dropped[k].loc, dropped[k].mem, rt->block_size);
 }
@@ -76,7 +90,10 @@ ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device) {
     void *stage = ums__be_host_ptr(rt, dst, stage_mem);
     r = ums__be_copy_from(rt, src, stage, b->dev[0].mem, bs);
     bool consumed = false;
-    if (r == UMS_OK) r = rt->fops->install(rt, ums__block_addr(a, i), stage, bs, keep_device, &consumed);
+    if (r == UMS_OK) {
+        bind_block_to(rt, ums__block_addr(a, i), dst);
+        r = rt->fops->install(rt, ums__block_addr(a, i), stage, bs, keep_device, &consumed);
+    }
     ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
     if (r == UMS_OK) {
@@ -202,7 +219,10 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     if (r == UMS_OK) {
         /* commit */
         bool keep = replicate;
-        if (dst_host) r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
+        if (dst_host) {
+            bind_block_to(rt, addr, dst);
+            r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
+        }
         else if (!keep && src_host && !zapped) r = rt->fops->zap(rt, addr, bs);
         if (r == UMS_OK) {
             r = apply(b,

@@ -21,6 +21,7 @@ static ums_result add_builtin_backends(ums_runtime_t *rt) {
     if (rt->nlocs == 0 || rt->locs[0].info.kind != UMS_LOCATION_HOST_NODE)
         return ums__fail(__func__, "host", UMS_ERR_BACKEND, 0, "the host backend found no NUMA node");
     rt->host_default = 0;
+    for (unsigned i = 0; i < rt->nlocs; i++) rt->numa_nodes += rt->locs[i].info.numa_node >= 0;
     if (rt->cfg.sim) {
         r = ums__backend_add(rt, ums__sim_backend_entry(), rt->cfg.sim, NULL);
         if (r != UMS_OK) return r;

@@ -61,7 +61,9 @@ static ums_result host_init(const ums_backend_services *svc, const char *config,
         struct hwloc_location init = {.type = HWLOC_LOCATION_TYPE_CPUSET, .location.cpuset = o->cpuset};
         hwloc_uint64_t v;
         if (o->cpuset && !hwloc_bitmap_iszero(o->cpuset)) {
-            if (hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, o, &init, 0, &v) == 0) hn->bandwidth_mbps = v;
+            /* hwloc reports MiB/s; the location field is MB/s */
+            if (hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, o, &init, 0, &v) == 0)
+                hn->bandwidth_mbps = v * 1048576ull / 1000000ull;
             if (hwloc_memattr_get_value(topo, HWLOC_MEMATTR_ID_LATENCY, o, &init, 0, &v) == 0) hn->latency_ns = v;
         }
     }

@@ -29,7 +29,6 @@
 
 #define STALL_NS 50000ull
 
-static int g_xfail;
 
 typedef struct worker {
     pthread_t th;
@@ -208,22 +207,11 @@ static void part1(ums_fault_mode mode, size_t size) {
         unsigned counts[NU_MAX_NODES], absent;
         nu_page_nodes(p, size, counts, &absent);
         printf("[%s] after %s: %u of %zu pages on node %u\n", mname, how, counts[target], pages, target);
-        if (counts[target] != pages) {
-            /* Known: ums_migrate between host nodes installs a block with
-             * UFFDIO_COPY when the kernel has no UFFDIO_MOVE, and UFFDIO_COPY
-             * allocates by the range's memory policy (or the calling thread's
-             * node), not on the target. ums_place binds each block to its
-             * target while it moves and is not affected. */
-            if (step == 1 && mode == UMS_FAULT_UFFD && !f.uffd_move && !getenv("UMS_NUMA_STRICT")) {
-                printf("XFAIL [%s] %s: pages stayed where the range's policy put them (known core issue on kernels "
-                       "without UFFDIO_MOVE; UMS_NUMA_STRICT=1 makes this fail)\n", mname, how);
-                g_xfail++;
-            } else {
-                FAIL_("[%s] after %s: %u of %zu pages on node %u", mname, how, counts[target], pages, target);
-            }
-        } else if (step == 1 && mode == UMS_FAULT_UFFD && !f.uffd_move) {
-            printf("XPASS [%s] %s: every page moved; the known-issue allowance can go\n", mname, how);
-        }
+        /* Every page must be on the target, whichever install path the kernel
+         * offers (UFFDIO_MOVE carries the staged pages; UFFDIO_COPY allocates by
+         * the block's policy, which the migration binds to the target first). */
+        if (counts[target] != pages)
+            FAIL_("[%s] after %s: %u of %zu pages on node %u", mname, how, counts[target], pages, target);
     }
     ASSERT_OK(ums_free(p));
     ASSERT_OK(ums_runtime_destroy(rt));
@@ -418,6 +406,6 @@ int main(int argc, char **argv) {
         part1(UMS_FAULT_SIGNAL, 16u << 20);
     }
     if (do2) part2(mib << 20);
-    printf("numa migrate: ok%s\n", g_xfail ? " (with known issues, see XFAIL above)" : "");
+    printf("numa migrate: ok\n");
     return 0;
 }
