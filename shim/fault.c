@@ -15,7 +15,18 @@ ums_location_t ums__fetch_target(ums_runtime_t *rt, const ums__block *b) {
 
 bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp) {
     ums__alloc *a = ums__registry_lookup(addr);
-    if (!a || a->rt != rt) return true; /* not ours (any more): let the access proceed or fail */
+    if (!a || a->rt != rt) {
+        /* Not a managed block (any more): let the access proceed. A registered
+         * range that is no allocation (an empty staging block, which nothing
+         * should touch) gets a zero page rather than a thread stuck forever. */
+        if (rt->fault_mode == UMS_FAULT_UFFD) {
+            char *page = (char *)((uintptr_t)addr & ~(uintptr_t)(rt->page_size - 1));
+            if (rt->fops->populate(rt, page, rt->page_size) != UMS_OK)
+                ums__log(rt, UMS_LOG_ERROR, "fault at %p outside managed memory: %s", addr, ums_last_error()->message);
+            rt->fops->wake(rt, NULL, page, rt->page_size);
+        }
+        return true;
+    }
     size_t i = ums__block_index(a, addr);
     ums__block *b = &a->blocks[i];
     char *baddr = ums__block_addr(a, i);
@@ -29,6 +40,8 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     bool wake = true;
     uint64_t t0 = ums__now_ns();
     bool counted_wait = false;
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
     pthread_mutex_lock(&b->lock);
     ums_block_state st = (ums_block_state)atomic_load(&b->state);
     ums_result r = UMS_OK;
@@ -50,10 +63,10 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         break;
     case UMS_BLOCK_SHARED:
         if (is_write) {
-            r = ums__invalidate_devices_locked(a, i);
+            r = ums__invalidate_devices_locked(a, i, dropped, &nd);
             counted_wait = true;
         } else if (!b->host_valid) {
-            r = ums__fetch_block_locked(a, i, true);
+            r = ums__fetch_block_locked(a, i, true, dropped, &nd);
             counted_wait = true;
         } else {
             /* readers of a SHARED host copy do not fault: a stale protection does */
@@ -61,7 +74,7 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         }
         break;
     case UMS_BLOCK_DEVICE:
-        r = ums__fetch_block_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY));
+        r = ums__fetch_block_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY), dropped, &nd);
         counted_wait = true;
         break;
     case UMS_BLOCK_MIGRATING:
@@ -86,6 +99,9 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         nanosleep(&ts, NULL);
     }
     if (counted_wait && uffd) ums__count_wait(rt, is_write, ums__now_ns() - t0);
-    if (wake && !uffd) rt->fops->wake(rt, b, baddr, bs);
+    /* Wake first: the thread goes on while device memory the fault invalidated
+     * is freed (that can take as long as the rest of the fault). */
+    if (wake) rt->fops->wake(rt, b, baddr, bs);
+    ums__free_dropped(rt, dropped, nd);
     return wake;
 }

@@ -194,6 +194,11 @@ static void sig_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {
     if (b) futex_wake_all(&b->gen);
 }
 
+static ums_result sig_evict(ums_runtime_t *rt, char *addr, void *spare, size_t len) {
+    (void)rt, (void)addr, (void)spare, (void)len;
+    return UMS_ERR_NOT_SUPPORTED; /* pages cannot leave a range without a hole here */
+}
+
 static ums_result sig_start(ums_runtime_t *rt) {
     static const char fn[] = "ums_runtime_create";
     if (ums__sys_pipe(rt->sig_pipe) != 0)
@@ -259,6 +264,7 @@ const ums__fault_ops ums__fault_signal_ops = {
     .zap = sig_zap,
     .install = sig_install,
     .wake = sig_wake,
+    .evict = sig_evict,
     .start = sig_start,
     .stop = sig_stop,
 };

@@ -186,6 +186,22 @@ static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, siz
 
 /* A thread asleep on the range stays asleep until this succeeds, so it is retried;
  * it can only fail for a bad range, which would be a bug, or transiently. */
+static ums_result uffd_evict(ums_runtime_t *rt, char *addr, void *spare, size_t len) {
+    if (!rt->uffd_move) return UMS_ERR_NOT_SUPPORTED;
+    size_t done = 0;
+    while (done < len) {
+        struct uffdio_move m = {.dst = (uintptr_t)((char *)spare + done),
+                                .src = (uintptr_t)(addr + done),
+                                .len = len - done,
+                                .mode = UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES};
+        if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_MOVE, rt->uffd, UFFDIO_MOVE, &m) == 0) return UMS_OK;
+        if (m.move > 0) done += (size_t)m.move;
+        else if (errno != EAGAIN) break;
+    }
+    /* The caller drops what is left (zap) and discards the spare. */
+    return ums__fail("evict", "core", UMS_ERR_SYSTEM, errno, "UFFDIO_MOVE out of %p: %s", (void *)addr, strerror(errno));
+}
+
 static void uffd_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {
     (void)b;
     struct uffdio_range r = {(uintptr_t)addr, len};
@@ -219,10 +235,7 @@ static void *uffd_thread(void *arg) {
             uint64_t f = msgs[i].arg.pagefault.flags;
             char *addr = (char *)(uintptr_t)msgs[i].arg.pagefault.address;
             bool w = (f & UFFD_PAGEFAULT_FLAG_WRITE) != 0, is_wp = (f & UFFD_PAGEFAULT_FLAG_WP) != 0;
-            if (ums__fault_resolve(rt, addr, w, is_wp)) {
-                char *page = (char *)((uintptr_t)addr & ~(uintptr_t)(rt->page_size - 1));
-                uffd_wake(rt, NULL, page, rt->page_size);
-            }
+            ums__fault_resolve(rt, addr, w, is_wp); /* wakes the thread itself when it may go on */
         }
     }
     return NULL;
@@ -266,6 +279,7 @@ const ums__fault_ops ums__fault_uffd_ops = {
     .zap = uffd_zap,
     .install = uffd_install,
     .wake = uffd_wake,
+    .evict = uffd_evict,
     .start = uffd_start,
     .stop = uffd_stop,
 };

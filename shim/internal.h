@@ -113,6 +113,10 @@ typedef struct ums__fault_ops {
     ums_result (*install)(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only,
                           bool *staging_consumed);
     void (*wake)(ums_runtime_t *rt, ums__block *b, char *addr, size_t len);
+    /* Move the block's pages into `spare` (an empty registered range), leaving
+     * the block without pages, as zap does but keeping the pages for reuse.
+     * UMS_ERR_NOT_SUPPORTED where pages cannot be moved (then the caller zaps). */
+    ums_result (*evict)(ums_runtime_t *rt, char *addr, void *spare, size_t len);
     ums_result (*start)(ums_runtime_t *rt);
     void (*stop)(ums_runtime_t *rt);
 } ums__fault_ops;
@@ -150,6 +154,14 @@ struct ums_runtime {
     unsigned nlocs;
     ums_location_t host_default; /* host node for new allocations / fetches */
     unsigned numa_nodes;         /* host locations that are real NUMA nodes (numa_node >= 0) */
+
+    /* staging pool (staging.c) */
+    pthread_mutex_t stage_lock;
+    struct ums__stage *stage_full[UMS_MAX_LOCATIONS];
+    unsigned stage_nfull[UMS_MAX_LOCATIONS];
+    struct ums__stage *stage_empty;
+    unsigned stage_nempty;
+    bool stage_closed;
     ums__backend *host_backend;
 
     /* userfaultfd */
@@ -262,10 +274,13 @@ typedef enum ums__move_mode {
 ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep);
 ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep);
-/* Fetch a DEVICE block back to host (fault path). b locked. */
-ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device);
-/* SHARED → HOST after a CPU write. b locked. */
-ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i);
+/* Fetch a DEVICE block back to host (fault path). b locked. Device memories the
+ * transition dropped are returned in dropped[] for the caller to free after it
+ * has woken the faulting thread (freeing device memory can be slow). */
+ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
+                                   unsigned *nd);
+/* SHARED → HOST after a CPU write. b locked. Same contract for dropped[]. */
+ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd);
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);
 /* Wait (b locked) until b is not MIGRATING. */
 void ums__block_wait_stable(ums__block *b);
@@ -277,9 +292,22 @@ void ums__workers_stop(ums_runtime_t *rt);
 /* place.c: release what placement keeps per runtime (runtime destroy). */
 void ums__place_fini(ums_runtime_t *rt);
 
-/* staging memory bound to a host node (host backend) */
-ums_result ums__staging_alloc(ums_runtime_t *rt, ums_location_t node, size_t len, void **out);
-void ums__staging_free(ums_runtime_t *rt, void *p, size_t len);
+/* staging.c: the pool of staging blocks */
+typedef struct ums__stage ums__stage;
+/* A full staging block whose pages are on `node`. */
+ums_result ums__stage_get(ums_runtime_t *rt, ums_location_t node, ums__stage **out);
+void *ums__stage_ptr(const ums__stage *st);
+/* Back to the pool with its pages (on `node`), or with none (after its pages were
+ * moved into a block). Both accept NULL. */
+void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node);
+void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st);
+/* An empty staging block registered as a UFFDIO_MOVE destination, or NULL. */
+ums__stage *ums__stage_take_empty(ums_runtime_t *rt);
+void ums__stage_pool_fini(ums_runtime_t *rt);
+/* Free a staging block that is neither reusable full nor empty. */
+void ums__stage_discard(ums_runtime_t *rt, ums__stage *st);
+/* Copy into a staging block through the backend that owns it. */
+ums_result ums__stage_copy_to(ums_runtime_t *rt, ums__stage *st, const void *src, size_t len);
 
 /* built-in backends */
 const ums_backend_ops *ums__host_backend_entry(void);

@@ -59,67 +59,92 @@ static ums_result apply(ums__block *b, ums__transition t, ums__devcopy *dropped,
     return UMS_OK;
 }
 
-ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i) {
+ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
-    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
-    unsigned nd = 0;
-    ums_result r = apply(b, (ums__transition){.ev = UMS_EV_HOST_WRITE}, dropped, &nd);
+    *nd = 0;
+    ums_result r = apply(b, (ums__transition){.ev = UMS_EV_HOST_WRITE}, dropped, nd);
     if (r != UMS_OK) return r;
-    /* Device copies are gone before the host copy becomes writable. */
-    r = rt->fops->unprotect(rt, ums__block_addr(a, i), rt->block_size);
-    UMS_CTR_ADD(rt, invalidations, nd);
-    ums__free_dropped(rt, dropped, nd);
-    if (r != UMS_OK) {
-        /* still write-protected: the writer faults again and retries; state is
-         * HOST, so the retry only needs the protection lifted */
-        return r;
-    }
-    return UMS_OK;
+    /* The device copies are invalid before the host copy becomes writable; their
+     * memory is freed by the caller once the writer is on its way. If lifting the
+     * protection fails the writer faults again, and the retry (state HOST) only
+     * needs the protection lifted. */
+    UMS_CTR_ADD(rt, invalidations, *nd);
+    return rt->fops->unprotect(rt, ums__block_addr(a, i), rt->block_size);
 }
 
-ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device) {
+/* Move a block's host pages into an empty staging block (UFFDIO_MOVE), which
+ * refills the staging pool on the node they live on: the next migration there
+ * needs no zero-filled pages. Best effort: false when it could not. */
+static bool recycle_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
+    ums__stage *spare = ums__stage_take_empty(rt);
+    if (!spare) return false;
+    if (rt->fops->evict(rt, addr, ums__stage_ptr(spare), rt->block_size) == UMS_OK) {
+        ums__stage_put_full(rt, spare, b->host_loc);
+        return true;
+    }
+    ums__stage_discard(rt, spare); /* may hold part of the pages: not reusable */
+    return false;
+}
+
+/* Drop a block's host pages, recycling them where possible. */
+static ums_result release_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
+    if (recycle_host_pages(rt, b, addr)) return UMS_OK;
+    return rt->fops->zap(rt, addr, rt->block_size);
+}
+
+/* After an install: a staging block whose pages were moved in is empty now. */
+static void stage_after_install(ums_runtime_t *rt, ums__stage *st, bool consumed, ums_location_t node) {
+    if (consumed) ums__stage_put_empty(rt, st);
+    else ums__stage_put_full(rt, st, node);
+}
+
+ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
+                                   unsigned *nd) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     size_t bs = rt->block_size;
+    *nd = 0;
     if (b->ndev == 0) return UMS_OK;
     ums_location_t src = b->dev[0].loc, dst = ums__fetch_target(rt, b);
-    ums_devmem *stage_mem;
-    ums_result r = ums__be_mem_alloc(rt, dst, bs, &stage_mem);
+    ums__stage *st;
+    ums_result r = ums__stage_get(rt, dst, &st);
     if (r != UMS_OK) return r;
-    void *stage = ums__be_host_ptr(rt, dst, stage_mem);
+    void *stage = ums__stage_ptr(st);
     r = ums__be_copy_from(rt, src, stage, b->dev[0].mem, bs);
     bool consumed = false;
     if (r == UMS_OK) {
         bind_block_to(rt, ums__block_addr(a, i), dst);
         r = rt->fops->install(rt, ums__block_addr(a, i), stage, bs, keep_device, &consumed);
     }
-    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
-    unsigned nd = 0;
     if (r == UMS_OK) {
         r = apply(b,
                   (ums__transition){.ev = keep_device ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH,
                                     .src = src,
                                     .dst = dst,
                                     .dst_is_host = true},
-                  dropped, &nd);
+                  dropped, nd);
         b->populated = true;
         UMS_CTR_ADD(rt, fetches, 1);
         count_bytes(rt, src, dst, bs);
     }
-    if (consumed || r == UMS_OK) rt->fops->wake(rt, b, ums__block_addr(a, i), bs);
-    ums__be_mem_free(rt, dst, stage_mem, bs);
-    ums__free_dropped(rt, dropped, nd);
-    return r;
+    stage_after_install(rt, st, consumed, dst);
+    return r; /* the caller wakes the faulting threads, then frees `dropped` */
 }
 
 /* Make the block's copy at `dst` (already valid) the only one. b locked, not MIGRATING. */
 static ums_result make_exclusive_locked(ums__alloc *a, size_t i, ums_location_t dst) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
-    if (ums__loc_is_host(rt, dst)) return ums__invalidate_devices_locked(a, i);
+    if (ums__loc_is_host(rt, dst)) {
+        ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+        unsigned nd;
+        ums_result r = ums__invalidate_devices_locked(a, i, dropped, &nd);
+        ums__free_dropped(rt, dropped, nd);
+        return r;
+    }
     ums_result r = UMS_OK;
-    if (b->host_valid) r = rt->fops->zap(rt, ums__block_addr(a, i), rt->block_size);
+    if (b->host_valid) r = release_host_pages(rt, b, ums__block_addr(a, i));
     if (r != UMS_OK) return r;
     ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
@@ -164,18 +189,21 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     }
 
     /* prepare: the destination exists before anything else changes */
-    ums_devmem *dst_mem = NULL, *tmp_mem = NULL;
+    ums_devmem *dst_mem = NULL;
+    ums__stage *dst_stage = NULL, *tmp_stage = NULL;
     void *stage = NULL, *tmp = NULL;
-    r = dst_host ? ums__be_mem_alloc(rt, dst, bs, &dst_mem) : ums__be_block_alloc(rt, dst, a, i, &dst_mem);
+    ums_location_t tmp_node = b->host_loc;
+    r = dst_host ? ums__stage_get(rt, dst, &dst_stage) : ums__be_block_alloc(rt, dst, a, i, &dst_mem);
     if (r != UMS_OK) goto out_unlocked_err;
-    if (dst_host) stage = ums__be_host_ptr(rt, dst, dst_mem);
+    if (dst_host) stage = ums__stage_ptr(dst_stage);
     if (blocking && src_host) {
-        r = ums__be_mem_alloc(rt, b->host_loc, bs, &tmp_mem);
+        r = ums__stage_get(rt, tmp_node, &tmp_stage);
         if (r != UMS_OK) {
-            ums__be_mem_free(rt, dst, dst_mem, bs);
+            if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
+            ums__stage_put_full(rt, dst_stage, dst);
             goto out_unlocked_err;
         }
-        tmp = ums__be_host_ptr(rt, b->host_loc, tmp_mem);
+        tmp = ums__stage_ptr(tmp_stage);
     }
     ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
@@ -183,8 +211,9 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
               dropped, &nd);
     if (r != UMS_OK) {
         pthread_mutex_unlock(&b->lock);
-        ums__be_mem_free(rt, dst, dst_mem, bs);
-        if (tmp_mem) ums__be_mem_free(rt, b->host_loc, tmp_mem, bs);
+        if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
+        ums__stage_put_full(rt, dst_stage, dst);
+        ums__stage_put_full(rt, tmp_stage, tmp_node);
         return r;
     }
     atomic_store(&b->write_abort, 0);
@@ -198,7 +227,7 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         memcpy(tmp, addr, bs);
         UMS_MANAGED_READ_END();
         pthread_mutex_lock(&b->lock);
-        r = rt->fops->zap(rt, addr, bs); /* from here on every access waits */
+        r = release_host_pages(rt, b, addr); /* from here on every access waits */
         zapped = r == UMS_OK;
         pthread_mutex_unlock(&b->lock);
     }
@@ -206,7 +235,8 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         const void *from = tmp ? tmp : addr;
         ums_devmem *src_mem = src_host ? NULL : ums__block_devmem(b, src);
         if (src_host) UMS_MANAGED_READ_BEGIN();
-        if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs); /* host targets: into staging */
+        if (src_host && dst_host) r = ums__stage_copy_to(rt, dst_stage, from, bs);
+        else if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs);
         else if (dst_host) r = ums__be_copy_from(rt, src, stage, src_mem, bs);
         else r = ums__be_copy_peer(rt, dst, dst_mem, src, src_mem, bs);
         if (src_host) UMS_MANAGED_READ_END();
@@ -215,15 +245,20 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         r = ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0, "a CPU write to block %zu cancelled its migration", i);
 
     pthread_mutex_lock(&b->lock);
-    bool consumed = false;
+    bool consumed = false, tmp_consumed = false;
     if (r == UMS_OK) {
         /* commit */
         bool keep = replicate;
         if (dst_host) {
             bind_block_to(rt, addr, dst);
+            /* The old pages go to the pool if they can move; otherwise the install
+             * replaces them (never drop them here: if the install then failed, the
+             * source would be gone). */
+            if (src_host && !zapped) recycle_host_pages(rt, b, addr);
             r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
+        } else if (!keep && src_host && !zapped) {
+            r = release_host_pages(rt, b, addr);
         }
-        else if (!keep && src_host && !zapped) r = rt->fops->zap(rt, addr, bs);
         if (r == UMS_OK) {
             r = apply(b,
                       (ums__transition){.ev = keep ? UMS_EV_MIGRATE_REPLICATE : UMS_EV_MIGRATE_COMMIT,
@@ -234,7 +269,7 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
                       dropped, &nd);
             if (r == UMS_OK && keep && src_host && zapped) {
                 /* blocking + replicate: the host copy was dropped; put it back read-only */
-                r = rt->fops->install(rt, addr, tmp, bs, true, &consumed);
+                r = rt->fops->install(rt, addr, tmp, bs, true, &tmp_consumed);
             }
         }
         if (r == UMS_OK) {
@@ -251,7 +286,7 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         ums_result rr = UMS_OK;
         /* A SHARED block goes back to read-only: its device replicas are still valid. */
         bool was_shared = b->prev_state == UMS_BLOCK_SHARED;
-        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, was_shared, &consumed);
+        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, was_shared, &tmp_consumed);
         /* re-apply the source's protection explicitly: a failed commit step may have
          * changed it (signal mode's zap sets PROT_NONE before it drops the pages) */
         if (src_host && rr == UMS_OK)
@@ -268,7 +303,8 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
 
     ums__free_dropped(rt, dropped, nd);
     if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
-    if (tmp_mem) ums__be_mem_free(rt, src, tmp_mem, bs);
+    if (dst_stage) stage_after_install(rt, dst_stage, consumed, dst);
+    if (tmp_stage) stage_after_install(rt, tmp_stage, tmp_consumed, tmp_node);
     if (r != UMS_OK) {
         rep->blocks_failed++;
         if (rep->first_error == UMS_OK) rep->first_error = r;

@@ -95,6 +95,7 @@ static ums_result ums_runtime_create_impl(const ums_runtime_config *cfg, ums_run
     rt->sig_pipe[0] = rt->sig_pipe[1] = -1;
     rt->stop_fd[0] = rt->stop_fd[1] = -1;
     pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->stage_lock, NULL);
     pthread_mutex_init(&rt->work_lock, NULL);
     pthread_cond_init(&rt->work_cond, NULL);
 
@@ -111,6 +112,7 @@ static ums_result ums_runtime_create_impl(const ums_runtime_config *cfg, ums_run
     if (r != UMS_OK) {
         ums_error_info saved = *ums_last_error();
         ums__backends_fini(rt);
+        pthread_mutex_destroy(&rt->stage_lock);
         if (rt->uffd >= 0) close(rt->uffd);
         pthread_mutex_destroy(&rt->lock);
         pthread_mutex_destroy(&rt->work_lock);
@@ -137,9 +139,11 @@ UMS_API ums_result ums_runtime_destroy(ums_runtime_t *rt) {
         if (!a) break;
         if (ums_free(a->base) != UMS_OK) break;
     }
+    ums__stage_pool_fini(rt); /* before the fault mechanism stops: its ranges are registered */
     rt->fops->stop(rt);
     ums__backends_fini(rt);
     ums__place_fini(rt);
+    pthread_mutex_destroy(&rt->stage_lock);
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->work_lock);
     pthread_cond_destroy(&rt->work_cond);

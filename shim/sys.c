@@ -137,6 +137,19 @@ int ums__sys_thread_create(void *thread, void *(*fn)(void *), void *arg) {
     if (e) return e;
     return pthread_create((pthread_t *)thread, NULL, fn, arg);
 }
+void *ums__map_staging(size_t size) {
+    const size_t huge = (size_t)2 << 20;
+    size_t align = size >= huge ? huge : 4096;
+    char *m = ums__sys_mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)m + align - 1) / align * align;
+    if (a > (uintptr_t)m) munmap(m, a - (uintptr_t)m);
+    size_t tail = (uintptr_t)m + size + align - (a + size);
+    if (tail) munmap((char *)a + size, tail);
+    if (size >= huge) madvise((void *)a, size, MADV_HUGEPAGE);
+    return (void *)a;
+}
+
 void *ums__calloc(size_t n, size_t size) {
     if (ums__inject_check(UMS_SYS_CALLOC)) return NULL;
     return calloc(n, size);

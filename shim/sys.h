@@ -55,5 +55,10 @@ int ums__sys_uffd_ioctl(ums__sysid id, int fd, unsigned long req, void *arg);
 int ums__sys_pipe(int fds[2]);
 int ums__sys_thread_create(void *thread, void *(*fn)(void *), void *arg);
 void *ums__calloc(size_t n, size_t size);
+/* Anonymous read/write memory aligned to min(size, 2 MiB) and eligible for
+ * transparent huge pages, so a 2 MiB staging block is one huge page that
+ * UFFDIO_MOVE can move as a single page-table entry. NULL (errno set) on failure;
+ * free with munmap(p, size). */
+void *ums__map_staging(size_t size);
 
 #endif

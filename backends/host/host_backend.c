@@ -104,8 +104,8 @@ static ums_result host_mem_alloc(void *backend, uint32_t index, size_t size, ums
         return UMS_ERR_NO_MEMORY;
     }
     m->len = size;
-    m->p = ums__sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m->p == MAP_FAILED) {
+    m->p = ums__map_staging(size);
+    if (!m->p) {
         int e = errno;
         free(m);
         s->svc->set_error(s->svc->core, UMS_ERR_NO_MEMORY, e, "staging mmap of %zu bytes: %s", size, strerror(e));

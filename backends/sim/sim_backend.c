@@ -147,8 +147,9 @@ static ums_result sim_mem_alloc(void *backend, uint32_t index, size_t size, ums_
     }
     ums_devmem *m = ums__calloc(1, sizeof *m);
     if (!m) return UMS_ERR_NO_MEMORY;
-    m->p = ums__sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (m->p == MAP_FAILED) {
+    m->p = ums__map_staging(size);
+    if (m->p && madvise(m->p, size, 23 /* MADV_POPULATE_WRITE */) != 0) memset(m->p, 0, size);
+    if (!m->p) {
         int e = errno;
         free(m);
         s->svc->set_error(s->svc->core, UMS_ERR_NO_DEVICE_MEMORY, e, "sim memory: mmap of %zu bytes: %s", size, strerror(e));

@@ -1,0 +1,140 @@
+/* Staging blocks: host memory a migration copies into before the pages are put
+ * in place, kept in a pool so a migration does not pay for fresh zero-filled
+ * pages (several times the cost of the copy itself).
+ *
+ * A staging block is "full" (its pages exist, on a known node) or "empty" (a
+ * mapped range with no pages, registered with userfaultfd so UFFDIO_MOVE can
+ * move a block's old pages into it). With UFFDIO_MOVE the pool recycles pages:
+ * moving staged pages into a block empties the staging block, and moving the
+ * block's previous pages out into an empty one fills it again, on the node those
+ * pages live on. Without UFFDIO_MOVE (older kernels, signal mode) full blocks
+ * are only reused when an install copied rather than moved them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define POOL_FULL_MAX 16  /* per node: 32 MiB of 2 MiB blocks */
+#define POOL_EMPTY_MAX 16 /* address space only */
+
+struct ums__stage {
+    struct ums__stage *next;
+    void *p;
+    ums_devmem *mem;      /* the backend allocation that owns the address range */
+    ums_location_t owner; /* ... and its location, to free it */
+    ums_location_t node;  /* where its pages are, when full */
+    bool registered;      /* registered with userfaultfd (a UFFDIO_MOVE destination) */
+};
+
+static void stage_free(ums_runtime_t *rt, ums__stage *st) {
+    if (st->registered) rt->fops->unregister_range(rt, st->p, rt->block_size);
+    ums__be_mem_free(rt, st->owner, st->mem, rt->block_size);
+    free(st);
+}
+
+ums_result ums__stage_get(ums_runtime_t *rt, ums_location_t node, ums__stage **out) {
+    pthread_mutex_lock(&rt->stage_lock);
+    ums__stage *st = rt->stage_full[node];
+    if (st) {
+        rt->stage_full[node] = st->next;
+        rt->stage_nfull[node]--;
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    if (!st) {
+        st = ums__calloc(1, sizeof *st);
+        if (!st) return ums__fail("staging", "core", UMS_ERR_NO_MEMORY, ENOMEM, "out of memory");
+        ums_result r = ums__be_mem_alloc(rt, node, rt->block_size, &st->mem);
+        if (r != UMS_OK) {
+            free(st);
+            return r;
+        }
+        st->p = ums__be_host_ptr(rt, node, st->mem);
+        st->owner = node;
+    }
+    st->node = node;
+    st->next = NULL;
+    *out = st;
+    return UMS_OK;
+}
+
+void *ums__stage_ptr(const ums__stage *st) { return st->p; }
+
+void ums__stage_discard(ums_runtime_t *rt, ums__stage *st) {
+    if (st) stage_free(rt, st);
+}
+
+ums_result ums__stage_copy_to(ums_runtime_t *rt, ums__stage *st, const void *src, size_t len) {
+    return ums__be_copy_to(rt, st->owner, st->mem, src, len);
+}
+
+void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node) {
+    if (!st) return;
+    if (st->registered) {
+        /* A full block is touched by copies (sometimes on the fault thread itself):
+         * it must not be a userfaultfd range, or a hole would fault to ourselves. */
+        rt->fops->unregister_range(rt, st->p, rt->block_size);
+        st->registered = false;
+    }
+    pthread_mutex_lock(&rt->stage_lock);
+    bool keep = rt->stage_nfull[node] < POOL_FULL_MAX && !rt->stage_closed;
+    if (keep) {
+        st->node = node;
+        st->next = rt->stage_full[node];
+        rt->stage_full[node] = st;
+        rt->stage_nfull[node]++;
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    if (!keep) stage_free(rt, st);
+}
+
+void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
+    if (!st) return;
+    bool keep = rt->fault_mode == UMS_FAULT_UFFD && rt->uffd_move;
+    if (keep && !st->registered) {
+        keep = rt->fops->register_range(rt, st->p, rt->block_size) == UMS_OK;
+        st->registered = keep;
+    }
+    pthread_mutex_lock(&rt->stage_lock);
+    keep = keep && rt->stage_nempty < POOL_EMPTY_MAX && !rt->stage_closed;
+    if (keep) {
+        st->next = rt->stage_empty;
+        rt->stage_empty = st;
+        rt->stage_nempty++;
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    if (!keep) stage_free(rt, st);
+}
+
+ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
+    pthread_mutex_lock(&rt->stage_lock);
+    ums__stage *st = rt->stage_empty;
+    if (st) {
+        rt->stage_empty = st->next;
+        rt->stage_nempty--;
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    return st;
+}
+
+void ums__stage_pool_fini(ums_runtime_t *rt) {
+    pthread_mutex_lock(&rt->stage_lock);
+    rt->stage_closed = true;
+    ums__stage *lists[UMS_MAX_LOCATIONS + 1];
+    unsigned n = 0;
+    for (unsigned i = 0; i < UMS_MAX_LOCATIONS; i++) {
+        if (rt->stage_full[i]) lists[n++] = rt->stage_full[i];
+        rt->stage_full[i] = NULL;
+        rt->stage_nfull[i] = 0;
+    }
+    if (rt->stage_empty) lists[n++] = rt->stage_empty;
+    rt->stage_empty = NULL;
+    rt->stage_nempty = 0;
+    pthread_mutex_unlock(&rt->stage_lock);
+    for (unsigned k = 0; k < n; k++)
+        for (ums__stage *st = lists[k], *next; st; st = next) {
+            next = st->next;
+            stage_free(rt, st);
+        }
+}
