@@ -141,6 +141,15 @@ static int count_dir(const char *path) {
 }
 static int count_fds(void) { return count_dir("/proc/self/fd"); }
 static int count_threads(void) { return count_dir("/proc/self/task"); }
+
+static void *nothing(void *arg) { return arg; }
+/* A sanitizer runtime may start a helper thread of its own at a process's first
+ * pthread_create (ThreadSanitizer does). Start it before any thread count is
+ * taken, so it is not mistaken for a thread the library left behind. */
+static void settle_runtime_threads(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
+}
 static int count_threads_settled(int expect) {
     int n = count_threads();
     for (int i = 0; i < 200 && n != expect; i++) {
@@ -687,6 +696,7 @@ static unsigned baseline_mode(void) {
     ASSERT(pid >= 0);
     if (pid == 0) {
         close(pfd[0]);
+        settle_runtime_threads();
         ums_runtime_config cfg;
         ASSERT_OK(ums_runtime_config_from_env(&cfg));
         cfg.sim = SIM_CONFIG;
@@ -721,6 +731,7 @@ static void run_name(const char *name, unsigned start, unsigned base_mode, name_
         ASSERT(pid >= 0);
         if (pid == 0) {
             close(pfd[0]);
+            settle_runtime_threads();
             child_main(name, start, pfd[1]);
             exit(0); /* through exit(): LeakSanitizer checks the child */
         }
