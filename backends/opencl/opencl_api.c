@@ -35,7 +35,7 @@ static struct {
 } injection[ID_COUNT_];
 
 static atomic_ullong injected_total;
-static atomic_long live_contexts, live_queues, live_buffers, live_events;
+static atomic_long live_contexts, live_queues, live_buffers, live_events, live_kernels;
 
 /* Count a call; true (and *err set) when it is the one armed to fail. */
 static int injected(int id, cl_int *err) {
@@ -100,6 +100,7 @@ void ums__opencl_live_objects(ums__opencl_objects *out) {
     out->queues = atomic_load(&live_queues);
     out->buffers = atomic_load(&live_buffers);
     out->events = atomic_load(&live_events);
+    out->kernels = atomic_load(&live_kernels);
 }
 
 void ums__opencl_event_handed_out(void) {
@@ -290,4 +291,97 @@ cl_int ums__cl_clRetainEvent(cl_event event) {
 cl_int ums__cl_clReleaseEvent(cl_event event) {
     INJECT_STATUS(clReleaseEvent);
     return count_status(ums__opencl_fn.clReleaseEvent(event), &live_events, -1);
+}
+
+/* ---- interop (shim/opencl.c) ------------------------------------------- */
+
+cl_event ums__cl_clCreateUserEvent(cl_context context, cl_int *errcode_ret) {
+    INJECT_OBJECT(clCreateUserEvent);
+    cl_event e = ums__opencl_fn.clCreateUserEvent(context, errcode_ret);
+    if (e)
+        atomic_fetch_add(&live_events, 1);
+    return e;
+}
+
+cl_int ums__cl_clSetUserEventStatus(cl_event event, cl_int status) {
+    INJECT_STATUS(clSetUserEventStatus);
+    return ums__opencl_fn.clSetUserEventStatus(event, status);
+}
+
+cl_int ums__cl_clSetEventCallback(cl_event event, cl_int type, void(CL_CALLBACK *notify)(cl_event, cl_int, void *),
+                                  void *user) {
+    INJECT_STATUS(clSetEventCallback);
+    return ums__opencl_fn.clSetEventCallback(event, type, notify, user);
+}
+
+cl_mem ums__cl_clCreateSubBuffer(cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type type, const void *info,
+                                 cl_int *errcode_ret) {
+    INJECT_OBJECT(clCreateSubBuffer);
+    cl_mem m = ums__opencl_fn.clCreateSubBuffer(buffer, flags, type, info, errcode_ret);
+    if (m)
+        atomic_fetch_add(&live_buffers, 1);
+    return m;
+}
+
+cl_int ums__cl_clGetKernelInfo(cl_kernel kernel, cl_kernel_info param, size_t size, void *value, size_t *size_ret) {
+    INJECT_STATUS(clGetKernelInfo);
+    return ums__opencl_fn.clGetKernelInfo(kernel, param, size, value, size_ret);
+}
+
+cl_int ums__cl_clGetKernelArgInfo(cl_kernel kernel, cl_uint index, cl_kernel_arg_info param, size_t size, void *value,
+                                  size_t *size_ret) {
+    INJECT_STATUS(clGetKernelArgInfo);
+    return ums__opencl_fn.clGetKernelArgInfo(kernel, index, param, size, value, size_ret);
+}
+
+cl_int ums__cl_clSetKernelArg(cl_kernel kernel, cl_uint index, size_t size, const void *value) {
+    INJECT_STATUS(clSetKernelArg);
+    return ums__opencl_fn.clSetKernelArg(kernel, index, size, value);
+}
+
+cl_int ums__cl_clRetainKernel(cl_kernel kernel) {
+    INJECT_STATUS(clRetainKernel);
+    return count_status(ums__opencl_fn.clRetainKernel(kernel), &live_kernels, 1);
+}
+
+cl_int ums__cl_clReleaseKernel(cl_kernel kernel) {
+    INJECT_STATUS(clReleaseKernel);
+    return count_status(ums__opencl_fn.clReleaseKernel(kernel), &live_kernels, -1);
+}
+
+cl_int ums__cl_clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel, cl_uint dim, const size_t *offset,
+                                      const size_t *global, const size_t *local, cl_uint nwait, const cl_event *wait,
+                                      cl_event *event) {
+    INJECT_STATUS(clEnqueueNDRangeKernel);
+    return count_event_out(
+        ums__opencl_fn.clEnqueueNDRangeKernel(queue, kernel, dim, offset, global, local, nwait, wait, event), event);
+}
+
+cl_program ums__cl_clCreateProgramWithSource(cl_context context, cl_uint count, const char **strings,
+                                             const size_t *lengths, cl_int *errcode_ret) {
+    INJECT_OBJECT(clCreateProgramWithSource);
+    return ums__opencl_fn.clCreateProgramWithSource(context, count, strings, lengths, errcode_ret);
+}
+
+cl_int ums__cl_clBuildProgram(cl_program program, cl_uint ndev, const cl_device_id *devices, const char *options,
+                              void(CL_CALLBACK *notify)(cl_program, void *), void *user) {
+    INJECT_STATUS(clBuildProgram);
+    return ums__opencl_fn.clBuildProgram(program, ndev, devices, options, notify, user);
+}
+
+cl_int ums__cl_clGetProgramInfo(cl_program program, cl_program_info param, size_t size, void *value,
+                                size_t *size_ret) {
+    INJECT_STATUS(clGetProgramInfo);
+    return ums__opencl_fn.clGetProgramInfo(program, param, size, value, size_ret);
+}
+
+cl_int ums__cl_clGetProgramBuildInfo(cl_program program, cl_device_id device, cl_program_build_info param,
+                                     size_t size, void *value, size_t *size_ret) {
+    INJECT_STATUS(clGetProgramBuildInfo);
+    return ums__opencl_fn.clGetProgramBuildInfo(program, device, param, size, value, size_ret);
+}
+
+cl_int ums__cl_clReleaseProgram(cl_program program) {
+    INJECT_STATUS(clReleaseProgram);
+    return ums__opencl_fn.clReleaseProgram(program);
 }

@@ -88,7 +88,45 @@
       (cl_event event, cl_event_info param, size_t size, void *value, size_t *size_ret),                     \
       (event, param, size, value, size_ret))                                                                 \
     X(clRetainEvent, cl_int, (cl_event event), (event))                                                      \
-    X(clReleaseEvent, cl_int, (cl_event event), (event))
+    X(clReleaseEvent, cl_int, (cl_event event), (event))                                                     \
+    /* OpenCL interop (shim/opencl.c) */                                                                     \
+    X(clCreateUserEvent, cl_event, (cl_context context, cl_int *errcode_ret), (context, errcode_ret))        \
+    X(clSetUserEventStatus, cl_int, (cl_event event, cl_int status), (event, status))                        \
+    X(clSetEventCallback, cl_int,                                                                            \
+      (cl_event event, cl_int type, void(CL_CALLBACK *notify)(cl_event, cl_int, void *), void *user),        \
+      (event, type, notify, user))                                                                           \
+    X(clCreateSubBuffer, cl_mem,                                                                             \
+      (cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type type, const void *info, cl_int *errcode_ret), \
+      (buffer, flags, type, info, errcode_ret))                                                              \
+    X(clGetKernelInfo, cl_int,                                                                               \
+      (cl_kernel kernel, cl_kernel_info param, size_t size, void *value, size_t *size_ret),                  \
+      (kernel, param, size, value, size_ret))                                                                \
+    X(clGetKernelArgInfo, cl_int,                                                                            \
+      (cl_kernel kernel, cl_uint index, cl_kernel_arg_info param, size_t size, void *value, size_t *size_ret), \
+      (kernel, index, param, size, value, size_ret))                                                         \
+    X(clSetKernelArg, cl_int, (cl_kernel kernel, cl_uint index, size_t size, const void *value),             \
+      (kernel, index, size, value))                                                                          \
+    X(clRetainKernel, cl_int, (cl_kernel kernel), (kernel))                                                  \
+    X(clReleaseKernel, cl_int, (cl_kernel kernel), (kernel))                                                 \
+    X(clEnqueueNDRangeKernel, cl_int,                                                                        \
+      (cl_command_queue queue, cl_kernel kernel, cl_uint dim, const size_t *offset, const size_t *global,    \
+       const size_t *local, cl_uint nwait, const cl_event *wait, cl_event *event),                           \
+      (queue, kernel, dim, offset, global, local, nwait, wait, event))                                       \
+    X(clCreateProgramWithSource, cl_program,                                                                 \
+      (cl_context context, cl_uint count, const char **strings, const size_t *lengths, cl_int *errcode_ret),  \
+      (context, count, strings, lengths, errcode_ret))                                                       \
+    X(clBuildProgram, cl_int,                                                                                \
+      (cl_program program, cl_uint ndev, const cl_device_id *devices, const char *options,                   \
+       void(CL_CALLBACK *notify)(cl_program, void *), void *user),                                           \
+      (program, ndev, devices, options, notify, user))                                                       \
+    X(clGetProgramInfo, cl_int,                                                                              \
+      (cl_program program, cl_program_info param, size_t size, void *value, size_t *size_ret),               \
+      (program, param, size, value, size_ret))                                                               \
+    X(clGetProgramBuildInfo, cl_int,                                                                         \
+      (cl_program program, cl_device_id device, cl_program_build_info param, size_t size, void *value,       \
+       size_t *size_ret),                                                                                    \
+      (program, device, param, size, value, size_ret))                                                       \
+    X(clReleaseProgram, cl_int, (cl_program program), (program))
 
 /** The functions the backend's OpenCL calls end in; defaults are the ICD loader's. */
 typedef struct ums__opencl_api {

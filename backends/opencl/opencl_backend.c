@@ -490,8 +490,10 @@ static void opencl_fini(void *backend) {
     ums__opencl *cl = backend;
     if (!cl)
         return;
-    for (uint32_t i = 0; i < cl->nloc; i++)
+    for (uint32_t i = 0; i < cl->nloc; i++) {
+        ums__opencl_loc_release_regions(cl, &cl->locs[i]);
         ums__opencl_loc_release_all(cl, &cl->locs[i]);
+    }
     while (cl->domains) {
         ums__opencl_domain *d = cl->domains;
         cl->domains = d->next;
@@ -560,6 +562,8 @@ static const ums_backend_ops opencl_ops = {
     .mem_host_ptr = NULL, /* device buffers are not host-addressable in general */
     .capacity = ums__opencl_capacity,
     .poll_hints = NULL, /* OpenCL reports no access counts */
+    .mem_alloc_region = ums__opencl_mem_alloc_region,
+    .region_release = ums__opencl_region_release,
 };
 
 const ums_backend_ops *ums__opencl_backend_entry(void) {

@@ -68,8 +68,9 @@ const ums_backend_ops *ums__opencl_backend_entry(void);
 
 /** What lies behind one ::ums_devmem of this backend. */
 typedef struct ums__opencl_mem_info {
-    cl_mem buffer;          /**< the device buffer (borrowed) */
-    size_t size;            /**< bytes the allocation asked for (the buffer has exactly this size) */
+    cl_mem buffer;          /**< the device buffer (borrowed); a region part's is the region's buffer */
+    size_t offset;          /**< where the memory starts in `buffer`: 0, or the part's offset in its region */
+    size_t size;            /**< bytes the allocation asked for (a standalone buffer has exactly this size) */
     uint32_t location;      /**< the backend's location index */
     cl_context context;     /**< context the buffer was created in (borrowed) */
     cl_command_queue queue; /**< queue the backend uses for this buffer (borrowed) */
@@ -102,6 +103,73 @@ ums_result ums__opencl_mem_pending(ums__opencl *cl, ums_devmem *mem, cl_event *e
  *         cannot be waited for), ::UMS_ERR_NO_DEVICE_MEMORY.
  */
 ums_result ums__opencl_mem_after_event(ums__opencl *cl, ums_devmem *mem, cl_event ev);
+
+/* ---------------------------------------------------------------- regions */
+
+/*
+ * Regions (backend ABI 1.1): the core allocates each block copy of a managed
+ * allocation at a location with mem_alloc_region, and every such copy is a
+ * range of one parent buffer the size of the allocation (created on the first
+ * part, pooled like any buffer, released by region_release). An allocation too
+ * large for one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE, or the capacity) is
+ * "split": its parts are standalone buffers and it has no parent.
+ */
+
+/** A region (one managed allocation at one location), as ums__opencl_region_get() sees it. */
+typedef struct ums__opencl_region_info {
+    int exists;                  /**< the backend has a record of the region */
+    cl_mem buffer;               /**< the parent buffer (borrowed), NULL before the first part or when split */
+    cl_context context;          /**< the parent's context, NULL when no parent */
+    size_t size;                 /**< region size in bytes */
+    int split;                   /**< parts are standalone buffers: no single buffer covers the region */
+    unsigned parts;              /**< parts alive */
+    cl_context location_context; /**< the context new buffers of the location are created in */
+} ums__opencl_region_info;
+
+/**
+ * Describe the region of allocation `base` at location `index` (all zero but
+ * `location_context` when the backend has none).
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION.
+ */
+ums_result ums__opencl_region_get(ums__opencl *cl, uint32_t index, const void *base, ums__opencl_region_info *out);
+
+/**
+ * The transfers on the region's parts that may still be running, for a kernel's
+ * wait list.
+ * @param events receives a malloc'ed array of retained events (the caller
+ *               releases each with clReleaseEvent and frees the array), NULL when none
+ * @param count  receives the number of events
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION, ::UMS_ERR_NO_MEMORY.
+ */
+ums_result ums__opencl_region_pending(ums__opencl *cl, uint32_t index, const void *base, cl_event **events,
+                                      size_t *count);
+
+/**
+ * Record a whole-region command (a kernel that uses the region's buffer or its
+ * host buffer, or a user event that completes after such a kernel): every later
+ * transfer on a part of the region waits for it, and region_release waits for
+ * it before releasing the buffers. The region record is created if needed
+ * (`size` is the allocation's region size). At most
+ * UMS__OPENCL_REGION_EVENTS (16) are kept; adding one more waits for the oldest.
+ * Transfers wait on the host, before they are enqueued, so the backend's
+ * queues never hold a command that waits for a kernel. The event is retained.
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION,
+ *         ::UMS_ERR_INVALID_ARG (size differs from the region's), ::UMS_ERR_NO_MEMORY, ::UMS_ERR_OPENCL.
+ */
+ums_result ums__opencl_region_add_event(ums__opencl *cl, uint32_t index, const void *base, size_t size,
+                                        cl_event ev);
+
+/**
+ * A CL_MEM_USE_HOST_PTR buffer over `size` bytes at `base` (the managed pages),
+ * in the location's current context, created on first use and kept (borrowed by
+ * the caller) until the region is released; recreated if the location's context
+ * changed. For devices that access host memory in place.
+ * @param context receives the buffer's context (may be NULL)
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION, ::UMS_ERR_BAD_SIZE,
+ *         ::UMS_ERR_INVALID_ARG, ::UMS_ERR_NO_DEVICE_MEMORY, ::UMS_ERR_OPENCL.
+ */
+ums_result ums__opencl_region_host_buffer(ums__opencl *cl, uint32_t index, void *base, size_t size, cl_mem *buffer,
+                                          cl_context *context);
 
 /* ---------------------------------------------------------------- locations */
 
@@ -203,8 +271,9 @@ const char *ums__opencl_function_name(size_t i);
 typedef struct ums__opencl_objects {
     long contexts; /**< contexts */
     long queues;   /**< command queues */
-    long buffers;  /**< memory objects */
-    long events;   /**< events */
+    long buffers;  /**< memory objects (sub-buffers included) */
+    long events;   /**< events (user events included) */
+    long kernels;  /**< kernels retained */
 } ums__opencl_objects;
 
 /** Count the backend's live OpenCL references, process-wide (all zero when nothing leaks). */

@@ -144,10 +144,11 @@ static ums_result write_buffer(ums__opencl *cl, ums_devmem *dst, size_t dst_off,
     cl_command_queue q = ums__opencl_mem_queue(dst);
     cl_event wait[1], ev = NULL;
     cl_uint nwait = 0;
+    ums__opencl_region_sync(cl, dst);
     pthread_mutex_lock(&dst->lock);
     wait_for_last(dst, wait, &nwait);
-    cl_int err =
-        UMS_CL(clEnqueueWriteBuffer)(q, dst->buffer, CL_FALSE, dst_off, len, src, nwait, nwait ? wait : NULL, &ev);
+    cl_int err = UMS_CL(clEnqueueWriteBuffer)(q, dst->buffer, CL_FALSE, dst->offset + dst_off, len, src, nwait,
+                                              nwait ? wait : NULL, &ev);
     if (err == CL_SUCCESS)
         remember(dst, ev, q);
     pthread_mutex_unlock(&dst->lock);
@@ -169,7 +170,20 @@ ums_result ums__opencl_copy_to(void *backend, ums_devmem *dst, size_t dst_off, c
     ums_result r = check_range(cl, dst, dst_off, len, "copy to device");
     if (r != UMS_OK || len == 0)
         return r;
+#if defined(__SANITIZE_THREAD__)
+    /* The source may be managed memory whose writers are held back by write
+     * protection, which ThreadSanitizer cannot see; the core tells it to ignore
+     * the calling thread's reads during the copy, but an OpenCL thread would do
+     * the reading here. So under ThreadSanitizer the calling thread reads it,
+     * into a bounce buffer the upload then reads. */
+    void *bounce = malloc(len);
+    if (!bounce)
+        return ums__opencl_fail(cl, UMS_ERR_NO_MEMORY, ENOMEM, "out of host memory for a %zu-byte bounce buffer", len);
+    memcpy(bounce, src, len);
+    return write_buffer(cl, dst, dst_off, bounce, len, bounce, fence);
+#else
     return write_buffer(cl, dst, dst_off, src, len, NULL, fence);
+#endif
 }
 
 ums_result ums__opencl_copy_from(void *backend, void *dst, ums_devmem *src, size_t src_off, size_t len,
@@ -188,10 +202,11 @@ ums_result ums__opencl_copy_from(void *backend, void *dst, ums_devmem *src, size
     cl_command_queue q = ums__opencl_mem_queue(src);
     cl_event wait[1], ev = NULL;
     cl_uint nwait = 0;
+    ums__opencl_region_sync(cl, src);
     pthread_mutex_lock(&src->lock);
     wait_for_last(src, wait, &nwait);
-    cl_int err =
-        UMS_CL(clEnqueueReadBuffer)(q, src->buffer, CL_FALSE, src_off, len, dst, nwait, nwait ? wait : NULL, &ev);
+    cl_int err = UMS_CL(clEnqueueReadBuffer)(q, src->buffer, CL_FALSE, src->offset + src_off, len, dst, nwait,
+                                             nwait ? wait : NULL, &ev);
     if (err == CL_SUCCESS)
         remember(src, ev, q);
     pthread_mutex_unlock(&src->lock);
@@ -214,7 +229,8 @@ ums_result ums__opencl_copy_peer(void *backend, ums_devmem *dst, size_t dst_off,
         r = check_range(cl, src, src_off, len, "peer copy source");
     if (r != UMS_OK || len == 0)
         return r;
-    if (src == dst && src_off < dst_off + len && dst_off < src_off + len)
+    size_t s0 = src->offset + src_off, d0 = dst->offset + dst_off;
+    if (src->buffer == dst->buffer && s0 < d0 + len && d0 < s0 + len)
         return ums__opencl_fail(cl, UMS_ERR_INVALID_ARG, 0, "%s: peer copy within one buffer overlaps", dst->loc->name);
 
     if (src->domain->context != dst->domain->context) {
@@ -238,14 +254,17 @@ ums_result ums__opencl_copy_peer(void *backend, ums_devmem *dst, size_t dst_off,
     ums_devmem *first = src < dst ? src : dst, *second = src < dst ? dst : src;
     cl_event wait[2], ev = NULL;
     cl_uint nwait = 0;
+    ums__opencl_region_sync(cl, src);
+    if (dst->region != src->region)
+        ums__opencl_region_sync(cl, dst);
     pthread_mutex_lock(&first->lock);
     if (second != first)
         pthread_mutex_lock(&second->lock);
     wait_for_last(first, wait, &nwait);
     if (second != first)
         wait_for_last(second, wait, &nwait);
-    cl_int err = UMS_CL(clEnqueueCopyBuffer)(q, src->buffer, dst->buffer, src_off, dst_off, len, nwait,
-                                             nwait ? wait : NULL, &ev);
+    cl_int err = UMS_CL(clEnqueueCopyBuffer)(q, src->buffer, dst->buffer, src->offset + src_off,
+                                             dst->offset + dst_off, len, nwait, nwait ? wait : NULL, &ev);
     if (err == CL_SUCCESS) {
         remember(first, ev, q);
         if (second != first)

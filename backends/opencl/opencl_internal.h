@@ -8,9 +8,15 @@
  *   ums__opencl_attach() adds one for the application's context.
  * - ums__opencl_loc: one device. Its current domain, byte counts, pool and
  *   live list are guarded by loc->lock.
- * - ums_devmem: one cl_mem. `last` (the last command enqueued on it) is guarded
- *   by mem->lock; the rest is immutable while the memory is allocated.
- * Lock order: cl->lock, then loc->lock, then mem->lock (by address for two).
+ * - ums_devmem: one cl_mem, or one part of a region's buffer. `last` (the last
+ *   command enqueued on it) is guarded by mem->lock; the rest is immutable while
+ *   the memory is allocated.
+ * - ums__opencl_region: one managed allocation at one location (ABI 1.1). Its
+ *   parent buffer and host buffer are created under region->create_lock; its
+ *   list of parts and the location's list of regions under loc->lock; its
+ *   pending whole-region commands under region->ev_lock (a leaf lock).
+ * Lock order: cl->lock, then region->create_lock, then loc->lock, then
+ * mem->lock (by address for two), then region->ev_lock.
  */
 #ifndef UMS_OPENCL_INTERNAL_H
 #define UMS_OPENCL_INTERNAL_H
@@ -47,8 +53,34 @@ typedef struct ums__opencl_loc {
     uint64_t used;              /**< bytes of live allocations */
     uint64_t pooled;            /**< bytes of freed buffers kept for reuse */
     ums_devmem *pool;           /**< freed buffers, most recent first */
-    ums_devmem *live;           /**< live allocations */
+    ums_devmem *live;           /**< live allocations (region parents included) */
+    struct ums__opencl_region *regions; /**< live regions */
 } ums__opencl_loc;
+
+/** Most whole-region commands (kernels) a region tracks at once; the oldest is waited for beyond. */
+#define UMS__OPENCL_REGION_EVENTS 16
+
+/**
+ * One managed allocation (a region of the ABI) at one location. Every block
+ * copy of the allocation there is a part of one parent buffer, so a kernel can
+ * take the whole allocation as one argument.
+ */
+typedef struct ums__opencl_region {
+    const void *base;       /**< the allocation's base address (the key) */
+    size_t size;            /**< region size in bytes */
+    ums__opencl_loc *loc;
+    pthread_mutex_t create_lock; /**< held while the parent or host buffer is (re)created */
+    ums_devmem *parent;     /**< the device buffer of `size` bytes, or NULL before first use */
+    int split;              /**< too large for one buffer: parts are standalone buffers */
+    cl_mem host_buffer;     /**< CL_MEM_USE_HOST_PTR buffer over `base` (interop), or NULL */
+    cl_context host_context;
+    ums_devmem *parts;      /**< parts of the parent (loc->lock) */
+    unsigned nparts;        /**< parts alive, standalone ones included (loc->lock) */
+    pthread_mutex_t ev_lock;
+    unsigned nevents;       /**< whole-region commands that may still run (ev_lock) */
+    cl_event events[UMS__OPENCL_REGION_EVENTS];
+    struct ums__opencl_region *next; /**< in loc->regions */
+} ums__opencl_region;
 
 struct ums__opencl {
     const ums_backend_services *svc;
@@ -63,11 +95,14 @@ struct ums__opencl {
 struct ums_devmem {
     ums__opencl_loc *loc;
     ums__opencl_domain *domain;
-    cl_mem buffer;
+    cl_mem buffer;                  /**< own buffer, or the region parent's (borrowed) */
     size_t size;
+    size_t offset;                  /**< where this memory starts in `buffer` (0 unless a part) */
+    int borrowed;                   /**< a part: `buffer` belongs to the region's parent */
+    struct ums__opencl_region *region; /**< region of a part (borrowed or standalone), else NULL */
     pthread_mutex_t lock;
     cl_event last;                  /**< last command enqueued on the buffer, or NULL */
-    struct ums_devmem *prev, *next; /**< in loc->live or loc->pool */
+    struct ums_devmem *prev, *next; /**< in loc->live or loc->pool, or region->parts for a borrowed part */
 };
 
 struct ums_fence {
@@ -120,6 +155,27 @@ ums_result ums__opencl_capacity(void *backend, uint32_t index, uint64_t *used, u
 void ums__opencl_loc_release_all(ums__opencl *cl, ums__opencl_loc *loc);
 /** Release the pooled buffers of a location that are not in its current domain. Caller holds loc->lock. */
 void ums__opencl_pool_drop_stale(ums__opencl_loc *loc);
+
+/* ---- regions (opencl_region.c) ---- */
+
+/** The backend's mem_alloc_region operation. */
+ums_result ums__opencl_mem_alloc_region(void *backend, uint32_t index, const void *region, size_t region_size,
+                                        size_t offset, size_t size, ums_devmem **out);
+/** The backend's region_release operation. */
+void ums__opencl_region_release(void *backend, uint32_t index, const void *region);
+/** Free a part (borrowed or standalone) of a region: called by mem_free. */
+void ums__opencl_part_free(ums__opencl *cl, ums_devmem *mem);
+/** Release every region of a location (fini): host buffers, events, records. */
+void ums__opencl_loc_release_regions(ums__opencl *cl, ums__opencl_loc *loc);
+
+/**
+ * Wait on the host until the whole-region commands (kernels) of `mem`'s region
+ * are over, before a transfer on `mem` is enqueued. Waiting on the host rather
+ * than in the transfer's wait list keeps the backend's in-order queues free:
+ * nothing queued behind the transfer waits for the kernel. Caller holds no lock.
+ * @return CL_SUCCESS, or the error of a kernel that failed (logged; the transfer goes ahead).
+ */
+cl_int ums__opencl_region_sync(ums__opencl *cl, ums_devmem *mem);
 
 /* ---- copies (opencl_copy.c) ---- */
 

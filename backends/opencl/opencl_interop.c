@@ -13,6 +13,7 @@ ums_result ums__opencl_mem_get(ums__opencl *cl, const ums_devmem *mem, ums__open
     if (!cl || !mem || !out)
         return UMS_ERR_NULL_POINTER;
     out->buffer = mem->buffer;
+    out->offset = mem->offset;
     out->size = mem->size;
     out->location = mem->loc->index;
     out->context = mem->domain->context;

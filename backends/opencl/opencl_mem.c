@@ -1,6 +1,7 @@
 /*
  * Device memory: one cl_mem per allocation, a per-location pool of freed
- * buffers, and capacity accounting.
+ * buffers, and capacity accounting. (Parts of a region's buffer, ABI 1.1, are
+ * in opencl_region.c; their parent buffers are allocated here like any other.)
  *
  * Why a pool: a fresh buffer pays for its first touch (POCL faults its pages in
  * at 0.4-3 GB/s against ~10 GB/s for a warm one), and the core allocates and
@@ -40,7 +41,7 @@ static void list_unlink(ums_devmem **head, ums_devmem *m) {
 static void devmem_destroy(ums_devmem *m) {
     if (m->last)
         UMS_CL(clReleaseEvent)(m->last);
-    if (m->buffer)
+    if (m->buffer && !m->borrowed)
         UMS_CL(clReleaseMemObject)(m->buffer);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -180,6 +181,13 @@ void ums__opencl_mem_free(void *backend, ums_devmem *mem) {
     ums__opencl *cl = backend;
     if (!cl || !mem)
         return;
+    if (mem->region) {
+        /* A part: a borrowed one is gone after this; a standalone one continues as a plain buffer. */
+        int borrowed = mem->borrowed;
+        ums__opencl_part_free(cl, mem);
+        if (borrowed)
+            return;
+    }
     ums__opencl_loc *loc = mem->loc;
     cl_int err = ums__opencl_mem_drain(mem);
     if (err != CL_SUCCESS)
