@@ -9,7 +9,7 @@ mkdir -p "$BUILD"
 ums_build "$BUILD" -DBUILD_TESTING=OFF
 echo "== the OpenCL flagship: CPU threads and POCL kernels sharing buffers"
 rc=0
-"$BUILD/samples/opencl/cl_flagship" "$@" || rc=$?
+POCL_DEVICES="${POCL_DEVICES:-pthread pthread}" "$BUILD/samples/opencl/cl_flagship" "$@" || rc=$?
 if [ "$rc" -eq 77 ]; then
     echo "== no OpenCL device: running the CPU flagship on simulated devices instead"
     rc=0

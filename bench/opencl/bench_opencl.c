@@ -21,6 +21,9 @@
  *
  * Every figure is the median of --reps repetitions; ratios are umshim over the
  * alternative (lower is better). The last line is JSON. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
