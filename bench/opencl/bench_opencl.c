@@ -30,26 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <umshim.h>
-#include <umshim/opencl.h>
-
-#define CHECK(call)                                                                                                \
-    do {                                                                                                           \
-        ums_result r_ = (call);                                                                                    \
-        if (r_ != UMS_OK) {                                                                                        \
-            fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call, ums_result_name(r_),               \
-                    ums_last_error()->message);                                                                    \
-            exit(1);                                                                                               \
-        }                                                                                                          \
-    } while (0)
-#define CL(call)                                                                                                   \
-    do {                                                                                                           \
-        cl_int e_ = (call);                                                                                        \
-        if (e_ != CL_SUCCESS) {                                                                                    \
-            fprintf(stderr, "%s:%d: %s: OpenCL error %d\n", __FILE__, __LINE__, #call, (int)e_);                  \
-            exit(1);                                                                                               \
-        }                                                                                                          \
-    } while (0)
+#include "common.h" /* samples/opencl: UMS_CHECK, CL_CHECK */
 
 static const char *source =
     "kernel void saxpy(float a, const global float *x, global float *y, uint n) {\n"
@@ -119,15 +100,15 @@ static void init_grid(float *g, size_t w, size_t h) {
 typedef enum kind { K_BUFFER, K_MANAGED, K_SVM } kind;
 
 static void set_mem(bench *B, cl_kernel k, cl_uint idx, kind kd, void *p, cl_mem m) {
-    if (kd == K_BUFFER) CL(clSetKernelArg(k, idx, sizeof m, &m));
-    else if (kd == K_SVM) CL(clSetKernelArgSVMPointer(k, idx, p));
-    else CHECK(ums_cl_set_kernel_arg(k, idx, p, UMS_CL_ACCESS_DEFAULT));
+    if (kd == K_BUFFER) CL_CHECK(clSetKernelArg(k, idx, sizeof m, &m));
+    else if (kd == K_SVM) CL_CHECK(clSetKernelArgSVMPointer(k, idx, p));
+    else UMS_CHECK(ums_cl_set_kernel_arg(k, idx, p, UMS_CL_ACCESS_DEFAULT));
     (void)B;
 }
 
 static void launch(bench *B, cl_kernel k, kind kd, cl_uint dim, const size_t *global) {
-    if (kd == K_MANAGED) CHECK(ums_cl_enqueue_kernel(B->q, k, dim, NULL, global, NULL, 0, NULL, NULL));
-    else CL(clEnqueueNDRangeKernel(B->q, k, dim, NULL, global, NULL, 0, NULL, NULL));
+    if (kd == K_MANAGED) UMS_CHECK(ums_cl_enqueue_kernel(B->q, k, dim, NULL, global, NULL, 0, NULL, NULL));
+    else CL_CHECK(clEnqueueNDRangeKernel(B->q, k, dim, NULL, global, NULL, 0, NULL, NULL));
 }
 
 /* ---- the versions of a workload ---- */
@@ -149,19 +130,19 @@ static void version_setup(bench *B, version *v, int jacobi) {
     size_t sz = B->bytes;
     cl_int err;
     v->k = clCreateKernel(B->prog, jacobi ? "jacobi" : "saxpy", &err);
-    CL(err);
+    CL_CHECK(err);
     for (int k = 0; k < 2; k++) {
         if (v->kd == K_BUFFER) {
             v->p[k] = malloc(sz);
             v->b[k] = clCreateBuffer(B->ctx, CL_MEM_READ_WRITE, sz, NULL, &err);
-            CL(err);
+            CL_CHECK(err);
         } else if (v->kd == K_SVM) {
             v->p[k] = clSVMAlloc(B->ctx, CL_MEM_READ_WRITE | CL_MEM_SVM_FINE_GRAIN_BUFFER, sz, 0);
         } else {
             /* What the CPU inspects is READ_MOSTLY: its reads keep the device copy valid. */
             unsigned flags = (!v->in_place && (jacobi || k == 1)) ? UMS_ALLOC_READ_MOSTLY : 0;
-            CHECK(ums_alloc(sz, flags, (void **)&v->p[k]));
-            if (v->in_place) CHECK(ums_advise(v->p[k], sz, UMS_ADVISE_ACCESSED_BY, B->loc));
+            UMS_CHECK(ums_alloc(sz, flags, (void **)&v->p[k]));
+            if (v->in_place) UMS_CHECK(ums_advise(v->p[k], sz, UMS_ADVISE_ACCESSED_BY, B->loc));
         }
         if (!v->p[k]) {
             fprintf(stderr, "out of memory\n");
@@ -172,32 +153,32 @@ static void version_setup(bench *B, version *v, int jacobi) {
         init_grid(v->p[0], B->w, B->h);
         init_grid(v->p[1], B->w, B->h);
         cl_uint uw = (cl_uint)B->w, uh = (cl_uint)B->h;
-        CL(clSetKernelArg(v->k, 2, sizeof uw, &uw));
-        CL(clSetKernelArg(v->k, 3, sizeof uh, &uh));
+        CL_CHECK(clSetKernelArg(v->k, 2, sizeof uw, &uw));
+        CL_CHECK(clSetKernelArg(v->k, 3, sizeof uh, &uh));
     } else {
         init_saxpy(v->p[0], v->p[1], B->n);
         float a = 1.0f / 1024;
         cl_uint un = (cl_uint)B->n;
-        CL(clSetKernelArg(v->k, 0, sizeof a, &a));
+        CL_CHECK(clSetKernelArg(v->k, 0, sizeof a, &a));
         set_mem(B, v->k, 1, v->kd, v->p[0], v->b[0]);
         set_mem(B, v->k, 2, v->kd, v->p[1], v->b[1]);
-        CL(clSetKernelArg(v->k, 3, sizeof un, &un));
+        CL_CHECK(clSetKernelArg(v->k, 3, sizeof un, &un));
     }
     if (v->kd == K_BUFFER)
-        for (int k = 0; k < 2; k++) CL(clEnqueueWriteBuffer(B->q, v->b[k], CL_TRUE, 0, sz, v->p[k], 0, NULL, NULL));
+        for (int k = 0; k < 2; k++) CL_CHECK(clEnqueueWriteBuffer(B->q, v->b[k], CL_TRUE, 0, sz, v->p[k], 0, NULL, NULL));
 }
 
 /* The newest data, on the host, summed (checks that every version computed the same). */
 static double version_check(bench *B, version *v, int jacobi) {
     int k = jacobi ? v->step % 2 : 1;
-    CL(clFinish(B->q));
-    if (v->kd == K_BUFFER) CL(clEnqueueReadBuffer(B->q, v->b[k], CL_TRUE, 0, B->bytes, v->p[k], 0, NULL, NULL));
+    CL_CHECK(clFinish(B->q));
+    if (v->kd == K_BUFFER) CL_CHECK(clEnqueueReadBuffer(B->q, v->b[k], CL_TRUE, 0, B->bytes, v->p[k], 0, NULL, NULL));
     return sum(v->p[k], B->n);
 }
 
 static void version_teardown(bench *B, version *v) {
-    CL(clFinish(B->q));
-    if (v->kd == K_MANAGED) CHECK(ums_cl_forget_kernel(v->k));
+    CL_CHECK(clFinish(B->q));
+    if (v->kd == K_MANAGED) UMS_CHECK(ums_cl_forget_kernel(v->k));
     clReleaseKernel(v->k);
     for (int k = 0; k < 2; k++) {
         if (v->kd == K_BUFFER) {
@@ -206,15 +187,15 @@ static void version_teardown(bench *B, version *v) {
         } else if (v->kd == K_SVM) {
             clSVMFree(B->ctx, v->p[k]);
         } else {
-            CHECK(ums_free(v->p[k]));
+            UMS_CHECK(ums_free(v->p[k]));
         }
     }
 }
 
 /* The CPU phase: the explicit version reads back first; SVM and in place wait for the kernel. */
 static void cpu_phase(bench *B, version *v, int k) {
-    if (v->kd == K_BUFFER) CL(clEnqueueReadBuffer(B->q, v->b[k], CL_TRUE, 0, B->bytes, v->p[k], 0, NULL, NULL));
-    else if (v->kd == K_SVM || v->in_place) CL(clFinish(B->q));
+    if (v->kd == K_BUFFER) CL_CHECK(clEnqueueReadBuffer(B->q, v->b[k], CL_TRUE, 0, B->bytes, v->p[k], 0, NULL, NULL));
+    else if (v->kd == K_SVM || v->in_place) CL_CHECK(clFinish(B->q));
     sum(v->p[k], B->n); /* managed, not in place: the reads wait for the kernel and fetch */
 }
 
@@ -247,14 +228,14 @@ static int run_workload(bench *B, version *vs, int nv, int jacobi) {
         version_setup(B, &vs[i], jacobi);
         if (jacobi) jacobi_iters(B, &vs[i], B->every); /* warm-up: data where it settles */
         else saxpy_iters(B, &vs[i], 1);
-        CL(clFinish(B->q));
+        CL_CHECK(clFinish(B->q));
     }
     for (int r = 0; r < B->reps; r++)
         for (int i = 0; i < nv; i++) {
             double t0 = now();
             if (jacobi) jacobi_iters(B, &vs[i], per_rep);
             else saxpy_iters(B, &vs[i], per_rep);
-            CL(clFinish(B->q));
+            CL_CHECK(clFinish(B->q));
             vs[i].t[r] = (now() - t0) / per_rep;
         }
     /* Same kernels, same inputs, same number of iterations per mode: same results. */
@@ -287,27 +268,27 @@ static void measure_transfers(bench *B, transfers *T) {
     memset(h, 1, sz);
     cl_int err;
     cl_mem m = clCreateBuffer(B->ctx, CL_MEM_READ_WRITE, sz, NULL, &err);
-    CL(err);
-    CL(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL)); /* warm */
+    CL_CHECK(err);
+    CL_CHECK(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL)); /* warm */
     char *p;
-    CHECK(ums_alloc(sz, 0, (void **)&p));
+    UMS_CHECK(ums_alloc(sz, 0, (void **)&p));
     memset(p, 1, sz);
-    CHECK(ums_migrate(p, sz, B->loc)); /* warm: the device buffer exists and is touched */
-    CHECK(ums_migrate(p, sz, B->host));
+    UMS_CHECK(ums_migrate(p, sz, B->loc)); /* warm: the device buffer exists and is touched */
+    UMS_CHECK(ums_migrate(p, sz, B->host));
     for (int r = 0; r < B->reps; r++) {
         double t0 = now();
-        CL(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
+        CL_CHECK(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
         tw[r] = now() - t0;
         t0 = now();
-        CHECK(ums_migrate(p, sz, B->loc));
+        UMS_CHECK(ums_migrate(p, sz, B->loc));
         th[r] = now() - t0;
         t0 = now();
-        CL(clEnqueueReadBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
+        CL_CHECK(clEnqueueReadBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
         tr[r] = now() - t0;
         t0 = now();
-        CHECK(ums_migrate(p, sz, B->host));
+        UMS_CHECK(ums_migrate(p, sz, B->host));
         td[r] = now() - t0;
-        CHECK(ums_migrate(p, sz, B->loc));
+        UMS_CHECK(ums_migrate(p, sz, B->loc));
         volatile char s = 0;
         t0 = now();
         for (size_t i = 0; i < sz; i += 4096) s += p[i];
@@ -319,7 +300,7 @@ static void measure_transfers(bench *B, transfers *T) {
     T->h2d = sz / median(th, B->reps) / 1e9;
     T->d2h = sz / median(td, B->reps) / 1e9;
     T->fetch = sz / median(tf, B->reps) / 1e9;
-    CHECK(ums_free(p));
+    UMS_CHECK(ums_free(p));
     clReleaseMemObject(m);
     free(h);
 }
@@ -372,25 +353,25 @@ int main(int argc, char **argv) {
     }
 
     uint32_t nloc;
-    CHECK(ums_location_count(NULL, &nloc));
+    UMS_CHECK(ums_location_count(NULL, &nloc));
     B.loc = UMS_LOCATION_NONE;
     ums_location_info li;
     for (uint32_t i = 0; i < nloc && B.loc == UMS_LOCATION_NONE; i++) {
-        CHECK(ums_location_get(NULL, i, &li));
+        UMS_CHECK(ums_location_get(NULL, i, &li));
         if (strcmp(li.backend, "opencl") == 0) B.loc = i;
     }
     if (B.loc == UMS_LOCATION_NONE) {
         printf("SKIP: no OpenCL device\n");
         return 77;
     }
-    CHECK(ums_location_get(NULL, B.loc, &li));
+    UMS_CHECK(ums_location_get(NULL, B.loc, &li));
     B.name = li.name;
     B.host = 0;
-    CHECK(ums_cl_location_context(NULL, B.loc, &B.ctx, &B.dev));
+    UMS_CHECK(ums_cl_location_context(NULL, B.loc, &B.ctx, &B.dev));
     cl_int err;
     B.q = clCreateCommandQueueWithProperties(B.ctx, B.dev, NULL, &err);
-    CL(err);
-    CHECK(ums_cl_program_from_source(B.ctx, source, NULL, &B.prog));
+    CL_CHECK(err);
+    UMS_CHECK(ums_cl_program_from_source(B.ctx, source, NULL, &B.prog));
     char devname[128] = "";
     clGetDeviceInfo(B.dev, CL_DEVICE_NAME, sizeof devname, devname, NULL);
     cl_device_svm_capabilities svm = 0;
@@ -477,6 +458,6 @@ int main(int argc, char **argv) {
 
     clReleaseProgram(B.prog);
     clReleaseCommandQueue(B.q);
-    CHECK(ums_shutdown());
+    UMS_CHECK(ums_shutdown());
     return agree ? 0 : 1;
 }

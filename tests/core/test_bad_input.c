@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "process_state.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
@@ -104,29 +105,7 @@ static void expect_message_has(int line, const char *what) {
 /* ------------------------------------------------------------------------ */
 /* process state: threads, descriptors                                      */
 
-static int count_dir(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-static int count_fds(void) { return count_dir("/proc/self/fd"); }
-static int count_threads(void) { return count_dir("/proc/self/task"); }
-
-/* A joined thread can linger in /proc/self/task for a moment: wait for the
- * count to settle to `expect` before reporting what is there. */
-static int count_threads_settled(int expect) {
-    int n = count_dir("/proc/self/task");
-    for (int i = 0; i < 200 && n != expect; i++) {
-        usleep(1000);
-        n = count_dir("/proc/self/task");
-    }
-    return n;
-}
+/* count_dir, count_fds, count_threads, count_threads_settled: process_state.h */
 
 /* ------------------------------------------------------------------------ */
 /* a minimal in-process backend, configurable to misbehave                  */

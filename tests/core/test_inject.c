@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process_state.h"
 #include "test.h"
 
 #define BLOCK_SIZE ((size_t)64 << 10)
@@ -129,18 +130,7 @@ static void watchdog(unsigned seconds) {
 /* ------------------------------------------------------------------------ */
 /* process state                                                            */
 
-static int count_dir(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-static int count_fds(void) { return count_dir("/proc/self/fd"); }
-static int count_threads(void) { return count_dir("/proc/self/task"); }
+/* count_dir, count_fds, count_threads, count_threads_settled: process_state.h */
 
 static void *nothing(void *arg) { return arg; }
 /* A sanitizer runtime may start a helper thread of its own at a process's first
@@ -149,14 +139,6 @@ static void *nothing(void *arg) { return arg; }
 static void settle_runtime_threads(void) {
     pthread_t t;
     if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
-}
-static int count_threads_settled(int expect) {
-    int n = count_threads();
-    for (int i = 0; i < 200 && n != expect; i++) {
-        usleep(1000);
-        n = count_threads();
-    }
-    return n;
 }
 
 typedef struct proc_state {
