@@ -146,10 +146,6 @@ static ums_result sig_protect_read(ums_runtime_t *rt, char *addr, size_t len) {
     (void)rt;
     return prot(addr, len, PROT_READ, "write-protect");
 }
-static ums_result sig_protect_none(ums_runtime_t *rt, char *addr, size_t len) {
-    (void)rt;
-    return prot(addr, len, PROT_NONE, "protect");
-}
 static ums_result sig_unprotect(ums_runtime_t *rt, char *addr, size_t len) {
     (void)rt;
     return prot(addr, len, PROT_READ | PROT_WRITE, "unprotect");
@@ -259,7 +255,6 @@ const ums__fault_ops ums__fault_signal_ops = {
     .unregister_range = sig_unregister,
     .populate = sig_populate,
     .protect_read = sig_protect_read,
-    .protect_none = sig_protect_none,
     .unprotect = sig_unprotect,
     .zap = sig_zap,
     .install = sig_install,

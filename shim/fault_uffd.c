@@ -116,11 +116,6 @@ static ums_result wp(ums_runtime_t *rt, char *addr, size_t len, bool on) {
 
 static ums_result uffd_protect_read(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, true); }
 static ums_result uffd_unprotect(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, false); }
-static ums_result uffd_protect_none(ums_runtime_t *rt, char *addr, size_t len) {
-    (void)rt, (void)addr, (void)len;
-    return UMS_ERR_NOT_SUPPORTED; /* userfaultfd cannot make present pages unreadable: zap instead */
-}
-
 static ums_result uffd_zap(ums_runtime_t *rt, char *addr, size_t len) {
     (void)rt;
     if (ums__sys_madvise(addr, len, MADV_DONTNEED) != 0)
@@ -274,7 +269,6 @@ const ums__fault_ops ums__fault_uffd_ops = {
     .unregister_range = uffd_unregister,
     .populate = uffd_populate,
     .protect_read = uffd_protect_read,
-    .protect_none = uffd_protect_none,
     .unprotect = uffd_unprotect,
     .zap = uffd_zap,
     .install = uffd_install,

@@ -105,7 +105,6 @@ typedef struct ums__fault_ops {
     /* Mapping operations on one block's range (b is locked by the caller). */
     ums_result (*populate)(ums_runtime_t *rt, char *addr, size_t len);
     ums_result (*protect_read)(ums_runtime_t *rt, char *addr, size_t len);   /* writers fault */
-    ums_result (*protect_none)(ums_runtime_t *rt, char *addr, size_t len);   /* everyone faults */
     ums_result (*unprotect)(ums_runtime_t *rt, char *addr, size_t len);      /* read/write */
     ums_result (*zap)(ums_runtime_t *rt, char *addr, size_t len);            /* drop host pages; access faults */
     /* Put `len` bytes of staging memory in place atomically; `read_only` leaves
