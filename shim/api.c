@@ -10,6 +10,7 @@
 /* Validate (ptr, len) and the location; take a reference on the allocation. */
 static ums_result range_get(const void *ptr, size_t len, ums_location_t loc, bool need_loc, const char *fn,
                             ums__alloc **a, size_t *first, size_t *last) {
+    *first = *last = 0;
     ums_result r = ums__alloc_get(ptr, len, fn, a);
     if (r != UMS_OK) return r;
     ums_runtime_t *rt = (*a)->rt;
