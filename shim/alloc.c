@@ -79,6 +79,10 @@ static ums_result ums_runtime_alloc_impl(ums_runtime_t *rt, size_t size, unsigne
     a->base = (char *)aligned;
     /* A child process does not inherit managed memory: see docs/DESIGN.md (fork). */
     madvise(a->base, a->map_size, MADV_DONTFORK);
+    /* Huge pages (uffd mode, 2 MiB blocks): a fault on an untouched block then
+     * leaves its page-middle entry empty, so the huge page that populates it is
+     * moved in whole (see populate_huge in fault_uffd.c). */
+    if (rt->thp) madvise(a->base, a->map_size, MADV_HUGEPAGE);
 
     r = rt->fops->register_range(rt, a->base, a->map_size);
     if (r != UMS_OK) {

@@ -258,6 +258,8 @@ const ums__fault_ops ums__fault_signal_ops = {
     .unprotect = sig_unprotect,
     .zap = sig_zap,
     .install = sig_install,
+    .replace = NULL, /* the install is hole-free already: readers see the old
+                        read-only pages until the one mremap puts the new ones in */
     .wake = sig_wake,
     .evict = sig_evict,
     .start = sig_start,

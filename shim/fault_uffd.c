@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,8 +92,38 @@ static void uffd_unregister(ums_runtime_t *rt, void *addr, size_t len) {
     ums__sys_uffd_ioctl(UMS_SYS_UFFD_UNREGISTER, rt->uffd, UFFDIO_UNREGISTER, &r);
 }
 
+#define HUGE_SIZE ((size_t)2 << 20)
+
+/* Populate a whole 2 MiB-aligned stretch with zero-filled huge pages: fresh
+ * aligned anonymous memory, faulted in (the kernel zeroes it, as a huge page
+ * where it can), moved in by UFFDIO_MOVE (a page-table entry, not a copy).
+ * A block of huge pages is write-protected, moved and dropped in one entry each
+ * instead of 512. False when it could not: the caller maps zero pages. */
+static bool populate_huge(ums_runtime_t *rt, char *addr, size_t len) {
+    if (!rt->thp || ((uintptr_t)addr | len) % HUGE_SIZE != 0) return false;
+    for (size_t off = 0; off < len; off += HUGE_SIZE) {
+        char *fresh = ums__map_staging(HUGE_SIZE);
+        if (!fresh) return false;
+        bool ok = ums__sys_madvise(fresh, HUGE_SIZE, MADV_POPULATE_WRITE) == 0;
+        size_t done = 0;
+        while (ok && done < HUGE_SIZE) {
+            struct uffdio_move m = {.dst = (uintptr_t)(addr + off + done),
+                                    .src = (uintptr_t)(fresh + done),
+                                    .len = HUGE_SIZE - done,
+                                    .mode = UFFDIO_MOVE_MODE_DONTWAKE};
+            if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_MOVE, rt->uffd, UFFDIO_MOVE, &m) == 0) done = HUGE_SIZE;
+            else if (m.move > 0) done += (size_t)m.move;
+            else if (errno != EAGAIN) ok = false; /* e.g. EEXIST: part of it is mapped already */
+        }
+        munmap(fresh, HUGE_SIZE);
+        if (!ok) return false; /* what was moved stays; zero pages fill the rest */
+    }
+    return true;
+}
+
 /* Map zero pages over every missing page of [addr, addr+len). */
 static ums_result uffd_populate(ums_runtime_t *rt, char *addr, size_t len) {
+    if (populate_huge(rt, addr, len)) return UMS_OK;
     size_t done = 0;
     while (done < len) {
         struct uffdio_zeropage z = {.range = {(uintptr_t)(addr + done), len - done}, .mode = 0};
@@ -197,6 +228,69 @@ static ums_result uffd_evict(ums_runtime_t *rt, char *addr, void *spare, size_t 
     return ums__fail("evict", "core", UMS_ERR_SYSTEM, errno, "UFFDIO_MOVE out of %p: %s", (void *)addr, strerror(errno));
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/* After a failed mremap: the kernel checks what can fail before it unmaps the
+ * destination, but should the block's range be gone anyway, map it again and
+ * put the staged copy (identical: writers are held) in. */
+static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *staging, size_t len) {
+    unsigned char vec[512];
+    bool mapped = true;
+    for (size_t off = 0; off < len && mapped; off += sizeof vec * rt->page_size) {
+        size_t n = len - off < sizeof vec * rt->page_size ? len - off : sizeof vec * rt->page_size;
+        mapped = !(mincore(addr + off, n, vec) != 0 && errno == ENOMEM);
+    }
+    if (mapped) return UMS_OK;
+    ums__log(rt, UMS_LOG_ERROR, "a failed mremap left block %p unmapped: mapping it again", (void *)addr);
+    void *m = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (m == MAP_FAILED)
+        return ums__fail("replace", "core", UMS_ERR_SYSTEM, errno, "mapping block %p again: %s", (void *)addr,
+                         strerror(errno));
+    madvise(addr, len, MADV_DONTFORK);
+    ums_result r = uffd_register(rt, addr, len);
+    if (r == UMS_OK) r = uffd_copy(rt, addr, staging, len, false);
+    return r;
+}
+
+/* Replace a populated block's pages by the staged ones with one mremap of the
+ * staging range over the block: the kernel drops the old pages and moves the new
+ * page tables under the mmap lock, so a reader touching the block meanwhile
+ * waits in the kernel for microseconds and never takes a userfault. The moved
+ * range arrives without the userfaultfd registration (UFFD_FEATURE_EVENT_REMAP
+ * would keep it, but then mremap waits for the fault thread, which may itself be
+ * waiting for this block), so it is registered again at once. Writers asleep on
+ * the old range are woken by the caller as for any install. */
+static ums_result uffd_replace(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool *consumed) {
+    *consumed = false;
+    if (!rt->replace_ok) return UMS_ERR_NOT_SUPPORTED;
+    ums__sys_madvise(staging, len, MADV_DONTFORK); /* as the managed range has */
+    void *p = ums__sys_mremap(staging, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, addr);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        ums_result r = restore_if_unmapped(rt, addr, staging, len);
+        if (r != UMS_OK) return r;
+        return ums__fail("replace", "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e, "mremap: %s",
+                         strerror(e));
+    }
+    *consumed = true;
+    /* Until this succeeds the block is an ordinary mapping holding the new data:
+     * nothing is lost, but a later drop of its pages would read back zeros, so
+     * the registration is retried rather than given up. */
+    ums_result r = UMS_OK;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        r = uffd_register(rt, addr, len);
+        if (r == UMS_OK) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (r != UMS_OK)
+        ums__log(rt, UMS_LOG_ERROR, "registering block %p again after a replace failed: %s", (void *)addr,
+                 ums_last_error()->message);
+    return r;
+}
+
 static void uffd_wake(ums_runtime_t *rt, ums__block *b, char *addr, size_t len) {
     (void)b;
     struct uffdio_range r = {(uintptr_t)addr, len};
@@ -236,7 +330,36 @@ static void *uffd_thread(void *arg) {
     return NULL;
 }
 
+/* Transparent huge pages on request (MADV_HUGEPAGE) or always. */
+static bool thp_available(void) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+    if (!f) return false;
+    char line[128] = {0};
+    bool ok = fgets(line, sizeof line, f) && !strstr(line, "[never]");
+    fclose(f);
+    return ok;
+}
+
+/* Whether blocks may be replaced by mremap (uffd_replace): every migrated block
+ * becomes a mapping of its own, so only blocks of at least 2 MiB (at most 512
+ * mappings per GiB); and not where mremap's memory accounting could fail after
+ * the kernel has unmapped the block (strict overcommit, an address-space limit). */
+static bool replace_allowed(const ums_runtime_t *rt) {
+    if (rt->block_size % ((size_t)2 << 20) != 0) return false;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) return false;
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+    int mode = 0;
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1) mode = 0;
+        fclose(f);
+    }
+    return mode != 2;
+}
+
 static ums_result uffd_start(ums_runtime_t *rt) {
+    rt->replace_ok = replace_allowed(rt);
+    rt->thp = rt->uffd_move && rt->block_size % HUGE_SIZE == 0 && thp_available();
     if (ums__sys_pipe(rt->stop_fd) != 0)
         return ums__fail("ums_runtime_create", "core", UMS_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
     int e = ums__sys_thread_create(&rt->fault_thread, uffd_thread, rt);
@@ -274,6 +397,7 @@ const ums__fault_ops ums__fault_uffd_ops = {
     .install = uffd_install,
     .wake = uffd_wake,
     .evict = uffd_evict,
+    .replace = uffd_replace,
     .start = uffd_start,
     .stop = uffd_stop,
 };

@@ -116,6 +116,11 @@ typedef struct ums__fault_ops {
      * the block without pages, as zap does but keeping the pages for reuse.
      * UMS_ERR_NOT_SUPPORTED where pages cannot be moved (then the caller zaps). */
     ums_result (*evict)(ums_runtime_t *rt, char *addr, void *spare, size_t len);
+    /* Put staged pages in place of a block's present pages with no moment when
+     * the block has none (readers never take a fault for it). NULL or
+     * UMS_ERR_NOT_SUPPORTED where the mode cannot; then the caller evicts or zaps
+     * and installs. On any other error the block's own pages are still there. */
+    ums_result (*replace)(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool *staging_consumed);
     ums_result (*start)(ums_runtime_t *rt);
     void (*stop)(ums_runtime_t *rt);
 } ums__fault_ops;
@@ -166,6 +171,8 @@ struct ums_runtime {
     /* userfaultfd */
     int uffd;
     bool uffd_wp, uffd_move, uffd_kernel_faults;
+    bool replace_ok; /* fops->replace may be used (uffd mode: replace_allowed) */
+    bool thp;        /* blocks are populated with huge pages (uffd mode: populate_huge) */
     /* signal mode */
     int sig_pipe[2];
     /* fault service thread */

@@ -250,12 +250,20 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         /* commit */
         bool keep = replicate;
         if (dst_host) {
+            /* Host to host: the new pages take the old ones' place with no moment
+             * when the block has none, where the fault mode can (fops->replace). */
+            bool replaced = false;
+            if (src_host && !zapped && !keep && rt->fops->replace) {
+                ums_result rr = rt->fops->replace(rt, addr, stage, bs, &consumed);
+                replaced = rr == UMS_OK || consumed;
+                if (replaced) r = rr;
+            }
             bind_block_to(rt, addr, dst);
-            /* The old pages go to the pool if they can move; otherwise the install
-             * replaces them (never drop them here: if the install then failed, the
-             * source would be gone). */
-            if (src_host && !zapped) recycle_host_pages(rt, b, addr);
-            r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
+            /* Otherwise the old pages go to the pool if they can move, and the
+             * install puts the new ones in (never drop them here: if the install
+             * then failed, the source would be gone). */
+            if (!replaced && src_host && !zapped) recycle_host_pages(rt, b, addr);
+            if (!replaced) r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
         } else if (!keep && src_host && !zapped) {
             r = release_host_pages(rt, b, addr);
         }

@@ -208,7 +208,9 @@ static ums_result ums_runtime_features_get_impl(ums_runtime_t *rt, ums_runtime_f
                                   .uffd_wp = rt->uffd_wp,
                                   .uffd_move = rt->uffd_move,
                                   .numa_nodes = nodes,
-                                  .fault_mode_reason = rt->fault_reason};
+                                  .fault_mode_reason = rt->fault_reason,
+                                  .hole_free_replace = rt->fault_mode == UMS_FAULT_SIGNAL || rt->replace_ok,
+                                  .huge_pages = rt->thp};
     return UMS_OK;
 }
 

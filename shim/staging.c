@@ -16,13 +16,31 @@
 
 #include "internal.h"
 
-#define POOL_FULL_MAX 16  /* per node: 32 MiB of 2 MiB blocks */
-#define POOL_EMPTY_MAX 16 /* address space only */
+/* How many full blocks a host node's pool keeps: the configured budget, else
+ * 1/16 of the node's memory, at most 1 GiB (64 MiB when the size is unknown). */
+static unsigned pool_cap(const ums_runtime_t *rt, ums_location_t node) {
+    size_t budget = rt->cfg.staging_pool;
+    if (!budget) {
+        uint64_t cap = node < rt->nlocs ? rt->locs[node].info.capacity : 0;
+        budget = cap ? (size_t)(cap / 16) : (size_t)64 << 20;
+        if (budget > ((size_t)1 << 30)) budget = (size_t)1 << 30;
+    }
+    size_t n = budget / rt->block_size;
+    return n > 65536 ? 65536 : (unsigned)n;
+}
+
+/* Empty blocks cost address space only; as many as the largest node keeps full. */
+static unsigned empty_cap(const ums_runtime_t *rt) {
+    unsigned m = 16;
+    for (ums_location_t i = 0; i < rt->nlocs; i++)
+        if (ums__loc_is_host((ums_runtime_t *)rt, i) && pool_cap(rt, i) > m) m = pool_cap(rt, i);
+    return m;
+}
 
 struct ums__stage {
     struct ums__stage *next;
     void *p;
-    ums_devmem *mem;      /* the backend allocation that owns the address range */
+    ums_devmem *mem;      /* the backend allocation that owns the address range (NULL: our own mapping) */
     ums_location_t owner; /* ... and its location, to free it */
     ums_location_t node;  /* where its pages are, when full */
     bool registered;      /* registered with userfaultfd (a UFFDIO_MOVE destination) */
@@ -30,7 +48,8 @@ struct ums__stage {
 
 static void stage_free(ums_runtime_t *rt, ums__stage *st) {
     if (st->registered) rt->fops->unregister_range(rt, st->p, rt->block_size);
-    ums__be_mem_free(rt, st->owner, st->mem, rt->block_size);
+    if (st->mem) ums__be_mem_free(rt, st->owner, st->mem, rt->block_size);
+    else munmap(st->p, rt->block_size);
     free(st);
 }
 
@@ -66,6 +85,10 @@ void ums__stage_discard(ums_runtime_t *rt, ums__stage *st) {
 }
 
 ums_result ums__stage_copy_to(ums_runtime_t *rt, ums__stage *st, const void *src, size_t len) {
+    if (!st->mem) { /* our own mapping */
+        memcpy(st->p, src, len);
+        return UMS_OK;
+    }
     return ums__be_copy_to(rt, st->owner, st->mem, src, len);
 }
 
@@ -78,7 +101,7 @@ void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node)
         st->registered = false;
     }
     pthread_mutex_lock(&rt->stage_lock);
-    bool keep = rt->stage_nfull[node] < POOL_FULL_MAX && !rt->stage_closed;
+    bool keep = rt->stage_nfull[node] < pool_cap(rt, node) && !rt->stage_closed;
     if (keep) {
         st->node = node;
         st->next = rt->stage_full[node];
@@ -97,7 +120,7 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
         st->registered = keep;
     }
     pthread_mutex_lock(&rt->stage_lock);
-    keep = keep && rt->stage_nempty < POOL_EMPTY_MAX && !rt->stage_closed;
+    keep = keep && rt->stage_nempty < empty_cap(rt) && !rt->stage_closed;
     if (keep) {
         st->next = rt->stage_empty;
         rt->stage_empty = st;
@@ -108,6 +131,7 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
 }
 
 ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
+    if (rt->fault_mode != UMS_FAULT_UFFD || !rt->uffd_move) return NULL;
     pthread_mutex_lock(&rt->stage_lock);
     ums__stage *st = rt->stage_empty;
     if (st) {
@@ -115,6 +139,22 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         rt->stage_nempty--;
     }
     pthread_mutex_unlock(&rt->stage_lock);
+    if (st) return st;
+    /* None spare: a new empty range (address space only) */
+    st = ums__calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->p = ums__map_staging(rt->block_size);
+    if (!st->p) {
+        free(st);
+        return NULL;
+    }
+    st->owner = UMS_LOCATION_NONE;
+    if (rt->fops->register_range(rt, st->p, rt->block_size) != UMS_OK) {
+        munmap(st->p, rt->block_size);
+        free(st);
+        return NULL;
+    }
+    st->registered = true;
     return st;
 }
 

@@ -77,6 +77,11 @@ typedef struct ums_runtime_config {
     unsigned workers;              /**< prefetch worker threads, 0 = default (2) */
     int host_backend;              /**< reserved: the host backend is always present (1) */
     int opencl;                    /**< 1 (default): add a location per OpenCL device (`UMS_OPENCL=0` turns it off) */
+    /** Bytes of staging memory kept per host node for reuse by later migrations
+     *  (`UMS_STAGING_POOL`), 0 = default: 1/16 of the node's memory, at most 1 GiB.
+     *  Pages a migration takes off a node wait here for the next migration onto
+     *  it, which then needs no fresh zero-filled pages. */
+    size_t staging_pool;
 } ums_runtime_config;
 
 /**
@@ -137,6 +142,9 @@ typedef struct ums_runtime_features {
     int uffd_move;     /**< UFFDIO_MOVE (Linux 6.8+) */
     int numa_nodes;    /**< host NUMA nodes found */
     const char *fault_mode_reason; /**< why this fault mode was chosen */
+    int hole_free_replace; /**< host-to-host commits replace a block's pages with no moment
+                                without them (one mremap; see docs/DESIGN.md) */
+    int huge_pages;        /**< blocks are populated with 2 MiB transparent huge pages */
 } ums_runtime_features;
 
 /**

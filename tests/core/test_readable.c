@@ -212,6 +212,9 @@ static void abort_at_each_step(void) {
         {"commit", uffd ? "uffd_move" : "madvise", NULL, uffd ? EBUSY : EIO, 0, false, uffd},
         {"commit", uffd ? "uffd_copy" : "mremap", NULL, uffd ? ENOMEM : EIO, 0, true, uffd},
         {"commit", uffd ? "uffd_move" : "mremap", NULL, EBUSY, 0, true, uffd},
+        /* uffd mode: a failed hole-free replace falls back to evict and install */
+        {"commit", "mremap", NULL, ENOMEM, 0, true, uffd},
+        {"commit", uffd ? "uffd_register" : "mremap", NULL, ENOMEM, 0, true, uffd},
     };
     for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
         uint64_t *p;
@@ -227,7 +230,8 @@ static void abort_at_each_step(void) {
         ums_test_inject_clear();
         /* with UFFDIO_MOVE the copy path is not taken; without it, no move happens */
         bool fires = !(uffd && ((!f.uffd_move && strcmp(steps[k].name, "uffd_move") == 0) ||
-                                (f.uffd_move && strcmp(steps[k].name, "uffd_copy") == 0)));
+                                (f.uffd_move && strcmp(steps[k].name, "uffd_copy") == 0) ||
+                                (!f.hole_free_replace && strcmp(steps[k].name, "mremap") == 0)));
         if (fires) ASSERT_GE(fired, 1); /* name2's path is taken only when the pool has a spare */
         else ASSERT_EQ(fired, 0);
         ums_location_t home;
@@ -283,6 +287,67 @@ static void blocking_readers_wait(void) {
     ASSERT_OK(ums_runtime_destroy(r));
 }
 
+/* The commit of a host -> host move: with a hole-free replace, a reader that
+ * keeps reading the block while it commits, again and again, never faults, and
+ * every word it reads is the block's. Default 2 MiB blocks, no emulated latency. */
+struct commit_reader {
+    const uint64_t *p;
+    size_t words;
+    atomic_int stop;
+    uint64_t reads, bad;
+};
+static void *commit_reader_main(void *arg) {
+    struct commit_reader *c = arg;
+    uint64_t i = 0;
+    while (!atomic_load(&c->stop)) {
+        size_t w = (size_t)((i * 4099) % c->words);
+        if (__atomic_load_n(&c->p[w], __ATOMIC_RELAXED) != w * 7) c->bad++;
+        i++;
+    }
+    c->reads = i;
+    return NULL;
+}
+static void commits_leave_no_hole(void) {
+    ums_runtime_config cfg;
+    ASSERT_OK(ums_runtime_config_from_env(&cfg));
+    cfg.sim = "count=1,capacity=64M,host_nodes=1";
+    cfg.opencl = 0;
+    ums_runtime_t *r;
+    ASSERT_OK(ums_runtime_create(&cfg, &r));
+    ums_runtime_features f;
+    ASSERT_OK(ums_runtime_features_get(r, &f));
+    ums_location_t n0, n1;
+    ASSERT_OK(ums_location_find(r, "node0", &n0));
+    ASSERT_OK(ums_location_find(r, "simnode0", &n1));
+    size_t len = 2 * ums_runtime_block_size(r);
+    uint64_t *p;
+    ASSERT_OK(ums_runtime_alloc(r, len, 0, (void **)&p));
+    for (size_t i = 0; i < len / 8; i++) p[i] = i * 7;
+    struct commit_reader c = {.p = p, .words = len / 8};
+    ums_counters c0, c1;
+    ASSERT_OK(ums_counters_get(r, &c0));
+    pthread_t t;
+    pthread_create(&t, NULL, commit_reader_main, &c);
+    const int moves = 40;
+    for (int k = 0; k < moves; k++) ASSERT_OK(ums_migrate(p, len, k % 2 ? n0 : n1));
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    ASSERT_OK(ums_counters_get(r, &c1));
+    ASSERT_EQ(c1.migrations - c0.migrations, (uint64_t)moves * 2);
+    uint64_t faults = c1.read_faults - c0.read_faults;
+    printf("host <-> host commits   %d moves of 2 blocks, %llu reads, %llu read faults (%s, %s)\n", moves,
+           (unsigned long long)c.reads, (unsigned long long)faults,
+           f.hole_free_replace ? "hole-free replace" : "no hole-free replace here: faults allowed",
+           f.huge_pages ? "huge pages" : "4 KiB pages");
+    ASSERT_EQ(c.bad, 0);
+    ASSERT_GT(c.reads, 1000);
+    if (f.hole_free_replace) ASSERT_EQ(faults, 0);
+    for (size_t i = 0; i < len / 8; i++) ASSERT_EQ(p[i], i * 7);
+    p[3] = 1; /* writable after the last commit */
+    ASSERT_OK(ums_free(p));
+    ASSERT_OK(ums_runtime_destroy(r));
+}
+
 int main(void) {
     rt = make_rt(UMS_PROTOCOL_READABLE, UMS_MIGRATE_WRITE_WAIT);
     printf("fault mode %s\n", ums_fault_mode_name(ums_runtime_fault_mode(rt)));
@@ -290,6 +355,7 @@ int main(void) {
     readers_do_not_wait(host, hnode2, "host -> host");
     writer_waits_for_its_block();
     ASSERT_OK(ums_runtime_destroy(rt));
+    commits_leave_no_hole();
     write_aborts_migration();
     abort_at_each_step();
     blocking_readers_wait();
