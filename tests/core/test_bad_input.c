@@ -419,7 +419,8 @@ static void check_env(void) {
         {"UMS_BLOCK_SIZE", "0"},        {"UMS_BLOCK_SIZE", "-64K"},   {"UMS_BLOCK_SIZE", "64KX"},
         {"UMS_BLOCK_SIZE", "99999999999999999999"}, {"UMS_BLOCK_SIZE", "99999999999G"},
         {"UMS_PROTOCOL", "x"},          {"UMS_LOG", "loud"},          {"UMS_MIGRATE_WRITE", "y"},
-        {"UMS_OPENCL", "2"},            {"UMS_OPENCL", "yes"},
+        {"UMS_OPENCL", "2"},            {"UMS_OPENCL", "yes"},         {"UMS_STAGING_POOL", "lots"},
+        {"UMS_STAGING_POOL", "-1M"},    {"UMS_STAGING_POOL", "64MB2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         saved_env s = env_save(bad[i].var);
@@ -432,6 +433,9 @@ static void check_env(void) {
             CHECK(cfg.fault_mode == defaults.fault_mode, "%s=%s: fault_mode %d", bad[i].var, bad[i].value, cfg.fault_mode);
         if (!strcmp(bad[i].var, "UMS_BLOCK_SIZE"))
             CHECK(cfg.block_size == defaults.block_size, "%s=%s: block_size %zu", bad[i].var, bad[i].value, cfg.block_size);
+        if (!strcmp(bad[i].var, "UMS_STAGING_POOL"))
+            CHECK(cfg.staging_pool == defaults.staging_pool, "%s=%s: staging_pool %zu", bad[i].var, bad[i].value,
+                  cfg.staging_pool);
         if (!strcmp(bad[i].var, "UMS_PROTOCOL"))
             CHECK(cfg.protocol == defaults.protocol, "%s=%s: protocol %d", bad[i].var, bad[i].value, cfg.protocol);
         if (!strcmp(bad[i].var, "UMS_LOG"))
