@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -133,6 +134,9 @@ static ums_result sim_describe(void *backend, uint32_t index, ums_backend_locati
         d->kind = UMS_LOCATION_HOST_NODE;
         snprintf(d->name, sizeof d->name, "simnode%u", index - s->ndev);
         d->flags = UMS_LOCATION_FLAG_CONFIGURED;
+        /* its pages are the machine's memory, like the real node's */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        d->capacity = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
     }
     d->numa_node = -1;
     return UMS_OK;
