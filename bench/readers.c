@@ -72,6 +72,7 @@ typedef struct phase_stats {
     uint64_t slept;        /* ... during which the reader slept (voluntary context switch): a fault wait */
     uint64_t preempted;    /* ... during which it was preempted and did not sleep: the machine's noise */
     uint64_t slept_max;    /* longest access during which the reader slept */
+    uint64_t slept_sum;    /* total time of those accesses (ticks) */
     uint64_t *ts_sum;      /* per 1 ms: sum of the latencies (ticks) of accesses <= SLOW_US */
     uint32_t *ts_cnt;      /* ... and their number */
     struct slow_ev {       /* every access > SLOW_US, up to EV_CAP */
@@ -153,6 +154,7 @@ static inline void record(phase_stats *st, uint64_t dt, uint64_t t1, int cls) {
         st->slow++;
         if (cls == CLS_SLEPT) {
             st->slept++;
+            st->slept_sum += dt;
             if (dt > st->slept_max) st->slept_max = dt;
         } else if (cls == CLS_PREEMPTED) {
             st->preempted++;
@@ -770,6 +772,8 @@ typedef struct rep_result {
     double gbps, memcpy_gbps, tput_ratio;
     double s2h_readable_waits, s2h_blocking_waits, s2h_readable_faults;
     double readable_raw, blocking_raw;
+    /* total time the reader spent in waits (ms, before noise removal) and its ratio */
+    double readable_wait_ms, blocking_wait_ms, wait_time_ratio;
 } rep_result;
 
 /* Median over the repetitions of one field of rep_result. */
@@ -1117,6 +1121,8 @@ int main(int argc, char **argv) {
                 const phase_stats *a = &S[r][PR_READABLE][pat][ph], *b = &S[r][PR_BLOCKING][pat][ph];
                 r_slept += (double)a->slept;
                 b_slept += (double)b->slept;
+                x->readable_wait_ms += bench_ticks_to_us(a->slept_sum) / 1e3;
+                x->blocking_wait_ms += bench_ticks_to_us(b->slept_sum) / 1e3;
                 r_slow += (double)a->slow;
                 b_slow += (double)b->slow;
                 x->readable_preempted += (double)a->preempted;
@@ -1147,6 +1153,7 @@ int main(int argc, char **argv) {
         x->readable_waits = floor(fmax(0, r_slept - i_slept * kr) + 0.5);
         x->blocking_waits = floor(fmax(0, b_slept - i_slept * kb) + 0.5);
         x->wait_ratio = x->blocking_waits / fmax(x->readable_waits, 1);
+        x->wait_time_ratio = x->blocking_wait_ms / fmax(x->readable_wait_ms, 0.001);
         x->idle_slow_lit = i_slow;
         x->readable_waits_lit = floor(fmax(0, r_slow - i_slow * kr) + 0.5);
         x->blocking_waits_lit = floor(fmax(0, b_slow - i_slow * kb) + 0.5);
@@ -1163,12 +1170,14 @@ int main(int argc, char **argv) {
                "idle %.0f -> ratio %.1f | every access >50us: readable %.0f blocking %.0f idle %.0f -> ratio %.1f | "
                "readable read faults %.0f | p99.9 readable %.2f blocking %.2f idle %.2f us | max readable %.1f "
                "blocking %.1f us (longest wait %.1f / %.1f us) | h2h %.2f GB/s memcpy %.2f GB/s ratio %.2f | "
-               "sim->host waits readable %.0f blocking %.0f\n",
+               "sim->host waits readable %.0f blocking %.0f | time in waits readable %.2f ms blocking %.2f ms -> "
+               "ratio %.1f\n",
                r + 1, x->readable_waits, x->readable_raw, x->blocking_waits, x->blocking_raw, x->idle_slow,
                x->wait_ratio, x->readable_waits_lit, x->blocking_waits_lit, x->idle_slow_lit, x->wait_ratio_lit,
                x->readable_faults, x->readable_p999, x->blocking_p999, x->idle_p999, x->readable_max, x->blocking_max,
                x->readable_wait_max, x->blocking_wait_max, x->gbps, x->memcpy_gbps, x->tput_ratio,
-               x->s2h_readable_waits, x->s2h_blocking_waits);
+               x->s2h_readable_waits, x->s2h_blocking_waits, x->readable_wait_ms, x->blocking_wait_ms,
+               x->wait_time_ratio);
         fflush(stdout);
     }
 
@@ -1191,7 +1200,7 @@ int main(int argc, char **argv) {
     /* variants: 4 KiB pages as the library maps them; huge pages; huge pages
      * with the old pages recycled as staging; 4 KiB pages recycled */
     enum { BV_LIB, BV_THP, BV_THP_RECYCLE, BV_RECYCLE, BV_COUNT };
-    static const char *const bv_name[BV_COUNT] = {"4 KiB pages, as the library does it", "transparent huge pages",
+    static const char *const bv_name[BV_COUNT] = {"4 KiB pages, fresh staging, drop and install", "transparent huge pages",
                                                   "huge pages, old pages moved out and reused as staging",
                                                   "4 KiB pages, old pages moved out and reused as staging"};
     breakdown bd[BV_COUNT];
@@ -1267,6 +1276,9 @@ int main(int argc, char **argv) {
     m.blocking_wait_max = MED(blocking_wait_max);
     m.readable_preempted = MED(readable_preempted);
     m.idle_preempted = MED(idle_preempted);
+    m.readable_wait_ms = MED(readable_wait_ms);
+    m.blocking_wait_ms = MED(blocking_wait_ms);
+    m.wait_time_ratio = MED(wait_time_ratio);
 
     /* per phase and pattern, medians over repetitions */
     printf("medians over %d repetitions, per protocol, pattern and phase (waits: accesses > 50 us during which the "
@@ -1354,7 +1366,8 @@ int main(int argc, char **argv) {
            "\"step_alloc_us\":%.1f,\"step_wp_us\":%.1f,\"step_memcpy_us\":%.1f,\"step_zap_us\":%.1f,"
            "\"step_install_us\":%.1f,\"step_free_us\":%.1f,\"steps_sum_us\":%.1f,\"alt_uffdio_copy_fill_us\":%.1f,"
            "\"thp_steps_sum_us\":%.1f,\"thp_step_alloc_us\":%.1f,\"thp_recycle_steps_sum_us\":%.1f,"
-           "\"thp_recycle_hole_us\":%.1f,\"recycle_steps_sum_us\":%.1f}\n",
+           "\"thp_recycle_hole_us\":%.1f,\"recycle_steps_sum_us\":%.1f,"
+           "\"readable_wait_total_ms\":%.2f,\"blocking_wait_total_ms\":%.2f,\"wait_time_ratio\":%.1f}\n",
            size_mib, reps, g_bs >> 10, ums_fault_mode_name(ums_runtime_fault_mode(R[PR_READABLE].rt)),
            m.readable_waits, m.blocking_waits, m.idle_slow, m.wait_ratio, m.readable_faults, m.readable_p999,
            m.idle_p999, m.blocking_p999, m.readable_max, m.blocking_max, m.gbps, m.memcpy_gbps, m.tput_ratio,
@@ -1365,7 +1378,7 @@ int main(int argc, char **argv) {
            bd[BV_LIB].us[BD_INSTALL],
            bd[BV_LIB].us[BD_FREE], bd_sum[BV_LIB], bd[BV_LIB].alt_fill_us, bd_sum[BV_THP], bd[BV_THP].us[BD_ALLOC],
            bd_sum[BV_THP_RECYCLE], bd[BV_THP_RECYCLE].us[BD_ZAP] + bd[BV_THP_RECYCLE].us[BD_INSTALL],
-           bd_sum[BV_RECYCLE]);
+           bd_sum[BV_RECYCLE], m.readable_wait_ms, m.blocking_wait_ms, m.wait_time_ratio);
     ums_runtime_destroy(R[PR_READABLE].rt);
     ums_runtime_destroy(R[PR_BLOCKING].rt);
     for (int r = 0; r < reps; r++) {
