@@ -265,7 +265,7 @@ static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *stagi
 static ums_result uffd_replace(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool *consumed) {
     *consumed = false;
     if (!rt->replace_ok) return UMS_ERR_NOT_SUPPORTED;
-    ums__sys_madvise(staging, len, MADV_DONTFORK); /* as the managed range has */
+    /* staging ranges are MADV_DONTFORK from the start (ums__map_staging), as the managed range is */
     void *p = ums__sys_mremap(staging, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, addr);
     if (p == MAP_FAILED) {
         int e = errno;

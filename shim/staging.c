@@ -3,12 +3,13 @@
  * pages (several times the cost of the copy itself).
  *
  * A staging block is "full" (its pages exist, on a known node) or "empty" (a
- * mapped range with no pages, registered with userfaultfd so UFFDIO_MOVE can
- * move a block's old pages into it). With UFFDIO_MOVE the pool recycles pages:
- * moving staged pages into a block empties the staging block, and moving the
- * block's previous pages out into an empty one fills it again, on the node those
- * pages live on. Without UFFDIO_MOVE (older kernels, signal mode) full blocks
- * are only reused when an install copied rather than moved them. */
+ * mapped range with no pages, registered with userfaultfd when first taken so
+ * UFFDIO_MOVE can move a block's old pages into it). With UFFDIO_MOVE the pool
+ * recycles pages: moving staged pages into a block (or mremap-ing them over it)
+ * empties the staging block, and moving a block's pages out into an empty one
+ * fills it again, on the node those pages live on. Without UFFDIO_MOVE (older
+ * kernels, signal mode) full blocks are only reused when an install copied
+ * rather than moved them. How many are kept: pool_cap, empty_cap. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +116,6 @@ void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node)
 void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
     if (!st) return;
     bool keep = rt->fault_mode == UMS_FAULT_UFFD && rt->uffd_move;
-    if (keep && !st->registered) {
-        keep = rt->fops->register_range(rt, st->p, rt->block_size) == UMS_OK;
-        st->registered = keep;
-    }
     pthread_mutex_lock(&rt->stage_lock);
     keep = keep && rt->stage_nempty < empty_cap(rt) && !rt->stage_closed;
     if (keep) {
@@ -139,6 +136,15 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         rt->stage_nempty--;
     }
     pthread_mutex_unlock(&rt->stage_lock);
+    if (st && !st->registered) {
+        /* registered on first use as a UFFDIO_MOVE destination, not when it was
+         * emptied: that keeps a system call off the commit that emptied it */
+        if (rt->fops->register_range(rt, st->p, rt->block_size) != UMS_OK) {
+            stage_free(rt, st);
+            return NULL;
+        }
+        st->registered = true;
+    }
     if (st) return st;
     /* None spare: a new empty range (address space only) */
     st = ums__calloc(1, sizeof *st);

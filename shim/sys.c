@@ -147,6 +147,8 @@ void *ums__map_staging(size_t size) {
     size_t tail = (uintptr_t)m + size + align - (a + size);
     if (tail) munmap((char *)a + size, tail);
     if (size >= huge) madvise((void *)a, size, MADV_HUGEPAGE);
+    /* staged pages may become a managed block's (mremap), which a child never inherits */
+    madvise((void *)a, size, MADV_DONTFORK);
     return (void *)a;
 }
 
