@@ -106,7 +106,21 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         wake = false;
         break;
     }
+    /* uffd mode: the next run of a sequential scan is fetched right after the
+     * faulting thread is woken, while it works on what it has (with signals the
+     * faulting thread waits for this function to return). */
+    ums__alloc *ra = NULL;
+    size_t ra_j = 0;
+    unsigned ra_n = 0;
+    if (uffd && r == UMS_OK && wake && b->host_valid) ra_n = fetch_ahead(a, i);
     pthread_mutex_unlock(&b->lock);
+    for (size_t j = i + 1; ra_n > 0 && j <= i + 1 + ra_n && j < a->nblocks; j++) {
+        ums_block_state sj = (ums_block_state)atomic_load(&a->blocks[j].state);
+        if (sj == UMS_BLOCK_HOST || sj == UMS_BLOCK_SHARED) continue;
+        /* A reference keeps the allocation alive once the faulting thread runs. */
+        if (sj == UMS_BLOCK_DEVICE && ums__alloc_get(ums__block_addr(a, j), 1, "fault", &ra) == UMS_OK) ra_j = j;
+        break;
+    }
     if (r != UMS_OK) {
         /* The faulting thread cannot be given an error: the data stays where it
          * is valid, the failure is logged, and the access retries after a pause. */
@@ -120,5 +134,10 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
      * is freed (that can take as long as the rest of the fault). */
     if (wake) rt->fops->wake(rt, b, baddr, bs);
     ums__free_dropped(rt, dropped, nd);
+    if (ra) {
+        ums__read_ahead(ra, ra_j, ra_n, dropped, &nd);
+        ums__free_dropped(rt, dropped, nd);
+        ums__alloc_put(ra);
+    }
     return wake;
 }

@@ -292,14 +292,22 @@ ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, um
                                    unsigned *nd);
 /* The same, and with it up to `ahead` (at most UMS_FETCH_AHEAD_MAX) following
  * blocks that are device-only on the same device and not migrating (nor held by
- * a kernel launch), whose locks are free: their copies are issued together and
- * waited for once. Blocks ahead are fetched as a read would (READ_MOSTLY keeps
- * the device copy), their sleepers woken and their locks released before the
- * return; only the first block's failure is returned (a block ahead that fails
- * stays as it was). dropped[] needs room for (1 + ahead) * UMS_BLOCK_MAX_DEVCOPIES. */
+ * a kernel launch), whose locks are free: their copies are issued together, and
+ * each block is installed as soon as its copy is done. Blocks ahead are fetched
+ * as a read would (READ_MOSTLY keeps the device copy). Every fetched block's
+ * sleepers are woken as soon as it is in place (the first block's too, though
+ * the caller wakes it again), and the locks of the blocks ahead are released
+ * before the return; only the first block's failure is returned (a block ahead
+ * that fails stays as it was). dropped[] needs room for (1 + ahead) *
+ * UMS_BLOCK_MAX_DEVCOPIES. */
 #define UMS_FETCH_AHEAD_MAX 7
 ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, ums__devcopy *dropped,
                                  unsigned *nd);
+/* Read-ahead of a sequential CPU scan: if block j's lock is free and the block
+ * is device-only (not migrating), fetch it and up to `ahead` following blocks as
+ * a read would. b unlocked; the caller holds a reference on a. True if block j
+ * was fetched. Same contract for dropped[]. */
+bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd);
 /* SHARED → HOST after a CPU write. b locked. Same contract for dropped[]. */
 ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd);
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);

@@ -105,7 +105,6 @@ typedef struct fetch_item {
     bool keep;       /* FETCH_SHARED: the device copy stays */
     ums__stage *st;
     ums_fence *fence;
-    ums_result r;
 } fetch_item;
 
 /* Whether block j (locked) can join a fetch run from `src` to `dst`: device-only
@@ -162,20 +161,15 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
     /* Blocks ahead that were not issued stay as they are. */
     for (unsigned k = issued > 0 ? issued : 1; k < n; k++) pthread_mutex_unlock(&a->blocks[it[k].i].lock);
     n = issued;
+    /* Each block is installed as soon as its copy is done, while the later copies
+     * still run. */
     ums_error_info err = *ums_last_error();
-    for (unsigned k = 0; k < n; k++) {
-        it[k].r = ums__be_fence_wait(rt, src, it[k].fence);
-        if (k == 0 && it[0].r != UMS_OK) {
-            r = it[0].r;
-            err = *ums_last_error();
-        }
-    }
     for (unsigned k = 0; k < n; k++) {
         fetch_item *f = &it[k];
         ums__block *bj = &a->blocks[f->i];
         char *addr = ums__block_addr(a, f->i);
         bool consumed = false;
-        ums_result rr = f->r;
+        ums_result rr = ums__be_fence_wait(rt, src, f->fence);
         if (rr == UMS_OK) {
             bind_block_to(rt, addr, dst);
             rr = rt->fops->install(rt, addr, ums__stage_ptr(f->st), bs, f->keep, &consumed);
@@ -199,16 +193,30 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
             r = rr;
             err = *ums_last_error();
         }
+        /* Threads that faulted on the block go on at once, while the next blocks
+         * are installed (those that faulted on a block ahead queued a fault for
+         * this thread, which later finds the block fetched). */
+        if (rr == UMS_OK || k > 0) wake_waiters(rt, bj, addr);
+        if (k > 0) pthread_mutex_unlock(&bj->lock);
         stage_after_install(rt, f->st, consumed, dst);
-        if (k > 0) {
-            /* A thread that faulted on a block ahead waits for this thread; let it go
-             * (the fault it queued finds the block fetched). */
-            wake_waiters(rt, bj, addr);
-            pthread_mutex_unlock(&bj->lock);
-        }
     }
     if (r != UMS_OK) *(ums_error_info *)ums_last_error() = err;
-    return r; /* the caller wakes the faulting threads, then frees `dropped` */
+    return r; /* the caller wakes the faulting threads (again), then frees `dropped` */
+}
+
+bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[j];
+    *nd = 0;
+    if (pthread_mutex_trylock(&b->lock) != 0) return false;
+    bool keep = false;
+    bool ok = b->ndev > 0 && fetch_joinable(rt, b, b->dev[0].loc, ums__fetch_target(rt, b), &keep);
+    if (ok) {
+        ok = ums__fetch_run_locked(a, j, keep, ahead, dropped, nd) == UMS_OK;
+        if (!ok) wake_waiters(rt, b, ums__block_addr(a, j)); /* a thread that came meanwhile retries */
+    }
+    pthread_mutex_unlock(&b->lock);
+    return ok;
 }
 
 ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
