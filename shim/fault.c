@@ -46,6 +46,14 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     size_t i = ums__block_index(a, addr);
     ums__block *b = &a->blocks[i];
     char *baddr = ums__block_addr(a, i);
+    /* A reference: with it, a fetch lets the faulting thread go as soon as its
+     * block is in place and goes on with the blocks after it (the thread may
+     * free the allocation meanwhile). Without (being freed), the plain fetch. */
+    ums__alloc *ref = NULL;
+    if (ums__alloc_get(baddr, 1, "fault", &ref) == UMS_OK && ref != a) {
+        ums__alloc_put(ref);
+        ref = NULL;
+    }
     size_t bs = rt->block_size;
     bool uffd = rt->fault_mode == UMS_FAULT_UFFD;
     if (uffd) {
@@ -82,7 +90,7 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
             r = ums__invalidate_devices_locked(a, i, dropped, &nd);
             counted_wait = true;
         } else if (!b->host_valid) {
-            r = ums__fetch_run_locked(a, i, true, fetch_ahead(a, i), dropped, &nd);
+            r = ums__fetch_run_locked(a, i, true, ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
             counted_wait = true;
         } else {
             /* readers of a SHARED host copy do not fault: a stale protection does */
@@ -90,8 +98,8 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         }
         break;
     case UMS_BLOCK_DEVICE:
-        r = ums__fetch_run_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY), fetch_ahead(a, i),
-                                  dropped, &nd);
+        r = ums__fetch_run_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY),
+                                  ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
         counted_wait = true;
         break;
     case UMS_BLOCK_MIGRATING:
@@ -109,18 +117,16 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     /* uffd mode: the next run of a sequential scan is fetched right after the
      * faulting thread is woken, while it works on what it has (with signals the
      * faulting thread waits for this function to return). */
-    ums__alloc *ra = NULL;
     size_t ra_j = 0;
     unsigned ra_n = 0;
-    if (uffd && r == UMS_OK && wake && b->host_valid) ra_n = fetch_ahead(a, i);
-    pthread_mutex_unlock(&b->lock);
+    if (ref && uffd && r == UMS_OK && wake && b->host_valid) ra_n = fetch_ahead(a, i);
     for (size_t j = i + 1; ra_n > 0 && j <= i + 1 + ra_n && j < a->nblocks; j++) {
         ums_block_state sj = (ums_block_state)atomic_load(&a->blocks[j].state);
         if (sj == UMS_BLOCK_HOST || sj == UMS_BLOCK_SHARED) continue;
-        /* A reference keeps the allocation alive once the faulting thread runs. */
-        if (sj == UMS_BLOCK_DEVICE && ums__alloc_get(ums__block_addr(a, j), 1, "fault", &ra) == UMS_OK) ra_j = j;
+        if (sj == UMS_BLOCK_DEVICE) ra_j = j;
         break;
     }
+    pthread_mutex_unlock(&b->lock);
     if (r != UMS_OK) {
         /* The faulting thread cannot be given an error: the data stays where it
          * is valid, the failure is logged, and the access retries after a pause. */
@@ -134,10 +140,10 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
      * is freed (that can take as long as the rest of the fault). */
     if (wake) rt->fops->wake(rt, b, baddr, bs);
     ums__free_dropped(rt, dropped, nd);
-    if (ra) {
-        ums__read_ahead(ra, ra_j, ra_n, dropped, &nd);
+    if (ra_j) {
+        ums__read_ahead(a, ra_j, ra_n, dropped, &nd);
         ums__free_dropped(rt, dropped, nd);
-        ums__alloc_put(ra);
     }
+    if (ref) ums__alloc_put(ref);
     return wake;
 }

@@ -294,15 +294,16 @@ ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, um
  * blocks that are device-only on the same device and not migrating (nor held by
  * a kernel launch), whose locks are free: their copies are issued together, and
  * each block is installed as soon as its copy is done. Blocks ahead are fetched
- * as a read would (READ_MOSTLY keeps the device copy). Every fetched block's
- * sleepers are woken as soon as it is in place (the first block's too, though
- * the caller wakes it again), and the locks of the blocks ahead are released
- * before the return; only the first block's failure is returned (a block ahead
- * that fails stays as it was). dropped[] needs room for (1 + ahead) *
- * UMS_BLOCK_MAX_DEVCOPIES. */
+ * as a read would (READ_MOSTLY keeps the device copy), their sleepers woken as
+ * soon as each is in place and their locks released before the return. With
+ * `wake_early` the first block's sleepers are woken as soon as it is in place too
+ * (the caller must then hold a reference on a: they may run, and free it, before
+ * this returns); the caller wakes them (again) in any case. Only the first
+ * block's failure is returned (a block ahead that fails stays as it was).
+ * dropped[] needs room for (1 + ahead) * UMS_BLOCK_MAX_DEVCOPIES. */
 #define UMS_FETCH_AHEAD_MAX 7
-ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, ums__devcopy *dropped,
-                                 unsigned *nd);
+ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, bool wake_early,
+                                 ums__devcopy *dropped, unsigned *nd);
 /* Read-ahead of a sequential CPU scan: if block j's lock is free and the block
  * is device-only (not migrating), fetch it and up to `ahead` following blocks as
  * a read would. b unlocked; the caller holds a reference on a. True if block j

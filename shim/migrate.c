@@ -118,8 +118,8 @@ static bool fetch_joinable(ums_runtime_t *rt, ums__block *bj, ums_location_t src
     return ums__transition_target(st, *keep ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH) >= 0;
 }
 
-ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, ums__devcopy *dropped,
-                                 unsigned *nd) {
+ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, bool wake_early,
+                                 ums__devcopy *dropped, unsigned *nd) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     size_t bs = rt->block_size;
@@ -196,7 +196,7 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
         /* Threads that faulted on the block go on at once, while the next blocks
          * are installed (those that faulted on a block ahead queued a fault for
          * this thread, which later finds the block fetched). */
-        if (rr == UMS_OK || k > 0) wake_waiters(rt, bj, addr);
+        if (k > 0 || (rr == UMS_OK && wake_early)) wake_waiters(rt, bj, addr);
         if (k > 0) pthread_mutex_unlock(&bj->lock);
         stage_after_install(rt, f->st, consumed, dst);
     }
@@ -212,7 +212,7 @@ bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *drop
     bool keep = false;
     bool ok = b->ndev > 0 && fetch_joinable(rt, b, b->dev[0].loc, ums__fetch_target(rt, b), &keep);
     if (ok) {
-        ok = ums__fetch_run_locked(a, j, keep, ahead, dropped, nd) == UMS_OK;
+        ok = ums__fetch_run_locked(a, j, keep, ahead, true, dropped, nd) == UMS_OK;
         if (!ok) wake_waiters(rt, b, ums__block_addr(a, j)); /* a thread that came meanwhile retries */
     }
     pthread_mutex_unlock(&b->lock);
@@ -221,7 +221,7 @@ bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *drop
 
 ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
                                    unsigned *nd) {
-    return ums__fetch_run_locked(a, i, keep_device, 0, dropped, nd);
+    return ums__fetch_run_locked(a, i, keep_device, 0, false, dropped, nd);
 }
 
 /* Make the block's copy at `dst` (already valid) the only one. b locked, not MIGRATING. */
