@@ -401,12 +401,13 @@ static void test_fetch_stops_at_migrating(unsigned char *p) {
     printf("a migrating block stops the fetch run\n");
 }
 
-int main(void) {
+static unsigned char *setup(ums_protocol proto) {
     ums_runtime_config cfg;
     ASSERT_OK(ums_runtime_config_from_env(&cfg));
     cfg.sim = NULL;
     cfg.opencl = 0;
     cfg.block_size = 256 << 10;
+    cfg.protocol = proto;
     ASSERT_OK(ums_runtime_create(&cfg, &rt));
     bs = ums_runtime_block_size(rt);
     ASSERT_OK(ums_backend_add(rt, &ab_ops, NULL));
@@ -414,16 +415,38 @@ int main(void) {
     ASSERT_OK(ums_location_find(rt, "async0", &dev));
     unsigned char *p;
     ASSERT_OK(ums_runtime_alloc(rt, NBLK * bs, 0, (void **)&p));
+    return p;
+}
+static void teardown(unsigned char *p) {
+    ASSERT_OK(ums_free(p));
+    ums_runtime_destroy(rt);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+}
 
+/* The blocking protocol keeps one block at a time. */
+static void test_blocking_one_at_a_time(unsigned char *p) {
+    fill(p, 5);
+    all_to(p, dev);
+    ASSERT_EQ(atomic_load(&fences_max), 1);
+    all_to(p, host);
+    ASSERT_EQ(atomic_load(&fences_max), 1);
+    check(p, 5, "after a blocking round trip");
+    one_failure(p, host, dev, "fence", 4, 5);
+    printf("blocking protocol: one block in flight\n");
+}
+
+int main(void) {
+    unsigned char *p = setup(UMS_PROTOCOL_READABLE);
     test_pipelined_round_trip(p);
     test_failures_mid_pipeline(p);
     test_writes_during_pipeline(p);
     test_fetch_ahead(p);
     test_fetch_stops_at_migrating(p);
+    teardown(p);
 
-    ASSERT_OK(ums_free(p));
-    ums_runtime_destroy(rt);
-    ASSERT_EQ(atomic_load(&fences_live), 0);
+    p = setup(UMS_PROTOCOL_BLOCKING);
+    test_blocking_one_at_a_time(p);
+    teardown(p);
     printf("ok\n");
     return 0;
 }
