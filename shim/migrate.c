@@ -168,10 +168,11 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
         fetch_item *f = &it[k];
         ums__block *bj = &a->blocks[f->i];
         char *addr = ums__block_addr(a, f->i);
-        bool consumed = false;
+        bool consumed = false, installing = false;
         ums_result rr = ums__be_fence_wait(rt, src, f->fence);
         if (rr == UMS_OK) {
             bind_block_to(rt, addr, dst);
+            installing = true;
             rr = rt->fops->install(rt, addr, ums__stage_ptr(f->st), bs, f->keep, &consumed);
         }
         if (rr == UMS_OK) {
@@ -193,6 +194,10 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
             r = rr;
             err = *ums_last_error();
         }
+        /* A block ahead whose install failed stays device-only: drop whatever part
+         * of it was put in place (nobody retries it, and the device copy may
+         * change). Best effort; a fault on it fetches it again. */
+        if (k > 0 && rr != UMS_OK && installing) (void)rt->fops->zap(rt, addr, bs);
         /* Threads that faulted on the block go on at once, while the next blocks
          * are installed (those that faulted on a block ahead queued a fault for
          * this thread, which later finds the block fetched). */
