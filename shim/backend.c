@@ -282,25 +282,45 @@ static ums_result wait_fence(ums__location *L, ums_fence *f) {
     ums_result r = L->backend->ops.fence_wait(L->backend->state, f);
     int e = ums__inject_check(UMS_OP_FENCE_WAIT);
     if (e) return ums__fail(__func__, L->backend->name, (ums_result)e, 0, "%s: injected failure of op:fence_wait", L->name);
-    return r;
+    return r == UMS_OK ? r : ums__fail_keep(__func__, r);
+}
+
+ums_result ums__be_fence_wait(ums_runtime_t *rt, ums_location_t loc, ums_fence *f) {
+    return wait_fence(&rt->locs[loc], f);
+}
+
+ums_result ums__be_copy_to_async(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len,
+                                 ums_fence **fence) {
+    ums__location *L = &rt->locs[loc];
+    *fence = NULL;
+    INJECT_OP(UMS_OP_COPY_TO);
+    ums_result r = L->backend->ops.copy_to(L->backend->state, dst, 0, src, len, fence);
+    if (r != UMS_OK) *fence = NULL;
+    return r == UMS_OK ? r : ums__fail_keep(__func__, r);
+}
+
+ums_result ums__be_copy_from_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len,
+                                   ums_fence **fence) {
+    ums__location *L = &rt->locs[loc];
+    *fence = NULL;
+    INJECT_OP(UMS_OP_COPY_FROM);
+    ums_result r = L->backend->ops.copy_from(L->backend->state, dst, src, 0, len, fence);
+    if (r != UMS_OK) *fence = NULL;
+    return r == UMS_OK ? r : ums__fail_keep(__func__, r);
 }
 
 ums_result ums__be_copy_to(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len) {
-    ums__location *L = &rt->locs[loc];
-    INJECT_OP(UMS_OP_COPY_TO);
-    ums_fence *f = NULL;
-    ums_result r = L->backend->ops.copy_to(L->backend->state, dst, 0, src, len, &f);
-    if (r == UMS_OK) r = wait_fence(L, f);
-    return r == UMS_OK ? r : ums__fail_keep(__func__, r);
+    ums_fence *f;
+    ums_result r = ums__be_copy_to_async(rt, loc, dst, src, len, &f);
+    if (r == UMS_OK) r = ums__be_fence_wait(rt, loc, f);
+    return r;
 }
 
 ums_result ums__be_copy_from(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len) {
-    ums__location *L = &rt->locs[loc];
-    INJECT_OP(UMS_OP_COPY_FROM);
-    ums_fence *f = NULL;
-    ums_result r = L->backend->ops.copy_from(L->backend->state, dst, src, 0, len, &f);
-    if (r == UMS_OK) r = wait_fence(L, f);
-    return r == UMS_OK ? r : ums__fail_keep(__func__, r);
+    ums_fence *f;
+    ums_result r = ums__be_copy_from_async(rt, loc, dst, src, len, &f);
+    if (r == UMS_OK) r = ums__be_fence_wait(rt, loc, f);
+    return r;
 }
 
 void *ums__be_host_ptr(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem) {
@@ -308,22 +328,30 @@ void *ums__be_host_ptr(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem) {
     return L->backend->ops.mem_host_ptr ? L->backend->ops.mem_host_ptr(L->backend->state, mem) : NULL;
 }
 
-ums_result ums__be_copy_peer(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
-                             ums_devmem *src, size_t len) {
+ums_result ums__be_copy_peer_async(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
+                                   ums_devmem *src, size_t len, ums_fence **fence) {
     ums__location *L = &rt->locs[dloc], *S = &rt->locs[sloc];
+    *fence = NULL;
     INJECT_OP(UMS_OP_COPY_PEER);
     if (L->backend == S->backend && L->backend->ops.copy_peer) {
-        ums_fence *f = NULL;
-        ums_result r = L->backend->ops.copy_peer(L->backend->state, dst, 0, src, 0, len, &f);
-        if (r == UMS_OK) r = wait_fence(L, f);
+        ums_result r = L->backend->ops.copy_peer(L->backend->state, dst, 0, src, 0, len, fence);
+        if (r != UMS_OK) *fence = NULL;
         return r == UMS_OK ? r : ums__fail_keep(__func__, r);
     }
-    /* Default: through a host bounce buffer. */
+    /* Default: through a host bounce buffer (complete on return). */
     void *bounce = ums__sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (bounce == MAP_FAILED) return ums__fail(__func__, "core", UMS_ERR_NO_MEMORY, errno, "bounce buffer: mmap of %zu bytes: %s", len, strerror(errno));
     ums_result r = ums__be_copy_from(rt, sloc, bounce, src, len);
     if (r == UMS_OK) r = ums__be_copy_to(rt, dloc, dst, bounce, len);
     munmap(bounce, len);
+    return r;
+}
+
+ums_result ums__be_copy_peer(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
+                             ums_devmem *src, size_t len) {
+    ums_fence *f;
+    ums_result r = ums__be_copy_peer_async(rt, dloc, dst, sloc, src, len, &f);
+    if (r == UMS_OK) r = ums__be_fence_wait(rt, dloc, f);
     return r;
 }
 

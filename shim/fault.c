@@ -13,6 +13,22 @@ ums_location_t ums__fetch_target(ums_runtime_t *rt, const ums__block *b) {
     return ums__loc_is_host(rt, b->host_loc) ? b->host_loc : rt->host_default;
 }
 
+/* How many blocks a fetch of block i takes along: a CPU scanning device-resident
+ * data in address order (block i is the first, or the one before it is on the
+ * host already) gets the next blocks in the same transfer batch, up to 16 MiB
+ * in all; an isolated access fetches its block only. */
+#define FETCH_RUN_BYTES ((size_t)16 << 20)
+static unsigned fetch_ahead(const ums__alloc *a, size_t i) {
+    size_t bs = a->rt->block_size;
+    if (bs >= FETCH_RUN_BYTES || i + 1 >= a->nblocks) return 0;
+    if (i > 0) {
+        ums_block_state prev = (ums_block_state)atomic_load(&a->blocks[i - 1].state);
+        if (prev != UMS_BLOCK_HOST && prev != UMS_BLOCK_SHARED) return 0;
+    }
+    size_t n = FETCH_RUN_BYTES / bs - 1;
+    return n > UMS_FETCH_AHEAD_MAX ? UMS_FETCH_AHEAD_MAX : (unsigned)n;
+}
+
 bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp) {
     ums__alloc *a = ums__registry_lookup(addr);
     if (!a || a->rt != rt) {
@@ -30,6 +46,14 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     size_t i = ums__block_index(a, addr);
     ums__block *b = &a->blocks[i];
     char *baddr = ums__block_addr(a, i);
+    /* A reference: with it, a fetch lets the faulting thread go as soon as its
+     * block is in place and goes on with the blocks after it (the thread may
+     * free the allocation meanwhile). Without (being freed), the plain fetch. */
+    ums__alloc *ref = NULL;
+    if (ums__alloc_get(baddr, 1, "fault", &ref) == UMS_OK && ref != a) {
+        ums__alloc_put(ref);
+        ref = NULL;
+    }
     size_t bs = rt->block_size;
     bool uffd = rt->fault_mode == UMS_FAULT_UFFD;
     if (uffd) {
@@ -40,7 +64,7 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     bool wake = true;
     uint64_t t0 = ums__now_ns();
     bool counted_wait = false;
-    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    ums__devcopy dropped[(1 + UMS_FETCH_AHEAD_MAX) * UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
     pthread_mutex_lock(&b->lock);
     ums_block_state st = (ums_block_state)atomic_load(&b->state);
@@ -66,7 +90,7 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
             r = ums__invalidate_devices_locked(a, i, dropped, &nd);
             counted_wait = true;
         } else if (!b->host_valid) {
-            r = ums__fetch_block_locked(a, i, true, dropped, &nd);
+            r = ums__fetch_run_locked(a, i, true, ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
             counted_wait = true;
         } else {
             /* readers of a SHARED host copy do not fault: a stale protection does */
@@ -74,7 +98,8 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         }
         break;
     case UMS_BLOCK_DEVICE:
-        r = ums__fetch_block_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY), dropped, &nd);
+        r = ums__fetch_run_locked(a, i, !is_write && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY),
+                                  ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
         counted_wait = true;
         break;
     case UMS_BLOCK_MIGRATING:
@@ -87,6 +112,18 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
             else UMS_CTR_ADD(rt, reader_waits, 1);
         }
         wake = false;
+        break;
+    }
+    /* uffd mode: the next run of a sequential scan is fetched right after the
+     * faulting thread is woken, while it works on what it has (with signals the
+     * faulting thread waits for this function to return). */
+    size_t ra_j = 0;
+    unsigned ra_n = 0;
+    if (ref && uffd && r == UMS_OK && wake && b->host_valid) ra_n = fetch_ahead(a, i);
+    for (size_t j = i + 1; ra_n > 0 && j <= i + 1 + ra_n && j < a->nblocks; j++) {
+        ums_block_state sj = (ums_block_state)atomic_load(&a->blocks[j].state);
+        if (sj == UMS_BLOCK_HOST || sj == UMS_BLOCK_SHARED) continue;
+        if (sj == UMS_BLOCK_DEVICE) ra_j = j;
         break;
     }
     pthread_mutex_unlock(&b->lock);
@@ -103,5 +140,10 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
      * is freed (that can take as long as the rest of the fault). */
     if (wake) rt->fops->wake(rt, b, baddr, bs);
     ums__free_dropped(rt, dropped, nd);
+    if (ra_j) {
+        ums__read_ahead(a, ra_j, ra_n, dropped, &nd);
+        ums__free_dropped(rt, dropped, nd);
+    }
+    if (ref) ums__alloc_put(ref);
     return wake;
 }

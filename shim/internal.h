@@ -218,6 +218,18 @@ ums_result ums__be_copy_from(ums_runtime_t *rt, ums_location_t loc, void *dst, u
 ums_result ums__be_copy_peer(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
                              ums_devmem *src, size_t len);
 void *ums__be_host_ptr(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem);
+/* The same copies, asynchronous: *fence receives the backend's fence (NULL when the
+ * copy is complete on return), which must be passed to ums__be_fence_wait (the
+ * fence of a peer copy belongs to the destination location). The host memory
+ * must stay valid until then. On failure nothing is pending and *fence is NULL. */
+ums_result ums__be_copy_to_async(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len,
+                                 ums_fence **fence);
+ums_result ums__be_copy_from_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len,
+                                   ums_fence **fence);
+ums_result ums__be_copy_peer_async(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
+                                   ums_devmem *src, size_t len, ums_fence **fence);
+/* Wait for (and release) a fence from loc's backend; NULL is complete. */
+ums_result ums__be_fence_wait(ums_runtime_t *rt, ums_location_t loc, ums_fence *f);
 ums_result ums__backend_add(ums_runtime_t *rt, const ums_backend_ops *ops, const char *config, void *dl);
 void ums__backends_fini(ums_runtime_t *rt);
 
@@ -285,6 +297,25 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
  * has woken the faulting thread (freeing device memory can be slow). */
 ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
                                    unsigned *nd);
+/* The same, and with it up to `ahead` (at most UMS_FETCH_AHEAD_MAX) following
+ * blocks that are device-only on the same device and not migrating (nor held by
+ * a kernel launch), whose locks are free: their copies are issued together, and
+ * each block is installed as soon as its copy is done. Blocks ahead are fetched
+ * as a read would (READ_MOSTLY keeps the device copy), their sleepers woken as
+ * soon as each is in place and their locks released before the return. With
+ * `wake_early` the first block's sleepers are woken as soon as it is in place too
+ * (the caller must then hold a reference on a: they may run, and free it, before
+ * this returns); the caller wakes them (again) in any case. Only the first
+ * block's failure is returned (a block ahead that fails stays as it was).
+ * dropped[] needs room for (1 + ahead) * UMS_BLOCK_MAX_DEVCOPIES. */
+#define UMS_FETCH_AHEAD_MAX 7
+ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, bool wake_early,
+                                 ums__devcopy *dropped, unsigned *nd);
+/* Read-ahead of a sequential CPU scan: if block j's lock is free and the block
+ * is device-only (not migrating), fetch it and up to `ahead` following blocks as
+ * a read would. b unlocked; the caller holds a reference on a. True if block j
+ * was fetched. Same contract for dropped[]. */
+bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd);
 /* SHARED → HOST after a CPU write. b locked. Same contract for dropped[]. */
 ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd);
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);

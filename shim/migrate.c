@@ -99,37 +99,134 @@ static void stage_after_install(ums_runtime_t *rt, ums__stage *st, bool consumed
     else ums__stage_put_full(rt, st, node);
 }
 
-ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
-                                   unsigned *nd) {
+/* One block of a fetch run. */
+typedef struct fetch_item {
+    size_t i;
+    bool keep;       /* FETCH_SHARED: the device copy stays */
+    ums__stage *st;
+    ums_fence *fence;
+} fetch_item;
+
+/* Whether block j (locked) can join a fetch run from `src` to `dst`: device-only
+ * there, not migrating (nor held by a kernel launch, which looks the same). */
+static bool fetch_joinable(ums_runtime_t *rt, ums__block *bj, ums_location_t src, ums_location_t dst, bool *keep) {
+    ums_block_state st = (ums_block_state)atomic_load(&bj->state);
+    if (st != UMS_BLOCK_DEVICE && st != UMS_BLOCK_SHARED) return false;
+    if (bj->host_valid || bj->ndev == 0 || bj->dev[0].loc != src || ums__fetch_target(rt, bj) != dst) return false;
+    /* Fetched ahead as by a read: READ_MOSTLY keeps the device copy. */
+    *keep = st == UMS_BLOCK_SHARED || (bj->advice & UMS_BLOCK_ADVICE_READ_MOSTLY);
+    return ums__transition_target(st, *keep ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH) >= 0;
+}
+
+ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, bool wake_early,
+                                 ums__devcopy *dropped, unsigned *nd) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     size_t bs = rt->block_size;
     *nd = 0;
     if (b->ndev == 0) return UMS_OK;
+    if (ahead > UMS_FETCH_AHEAD_MAX) ahead = UMS_FETCH_AHEAD_MAX;
     ums_location_t src = b->dev[0].loc, dst = ums__fetch_target(rt, b);
-    ums__stage *st;
-    ums_result r = ums__stage_get(rt, dst, &st);
-    if (r != UMS_OK) return r;
-    void *stage = ums__stage_ptr(st);
-    r = ums__be_copy_from(rt, src, stage, b->dev[0].mem, bs);
-    bool consumed = false;
-    if (r == UMS_OK) {
-        bind_block_to(rt, ums__block_addr(a, i), dst);
-        r = rt->fops->install(rt, ums__block_addr(a, i), stage, bs, keep_device, &consumed);
+    fetch_item it[1 + UMS_FETCH_AHEAD_MAX];
+    unsigned n = 0;
+    it[n++] = (fetch_item){.i = i, .keep = keep_device};
+    /* The blocks ahead: locked in address order, and only if free right now (the
+     * fault service thread never waits for another block's lock). */
+    for (unsigned k = 1; k <= ahead && i + k < a->nblocks; k++) {
+        ums__block *bj = &a->blocks[i + k];
+        if (pthread_mutex_trylock(&bj->lock) != 0) break;
+        bool keep = false;
+        if (!fetch_joinable(rt, bj, src, dst, &keep)) {
+            pthread_mutex_unlock(&bj->lock);
+            break;
+        }
+        it[n++] = (fetch_item){.i = i + k, .keep = keep};
     }
-    if (r == UMS_OK) {
-        r = apply(b,
-                  (ums__transition){.ev = keep_device ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH,
-                                    .src = src,
-                                    .dst = dst,
-                                    .dst_is_host = true},
-                  dropped, nd);
-        b->populated = true;
-        UMS_CTR_ADD(rt, fetches, 1);
-        count_bytes(rt, src, dst, bs);
+    /* Issue every copy, then wait for them together. */
+    ums_result r = UMS_OK;
+    unsigned issued = 0;
+    for (; issued < n; issued++) {
+        fetch_item *f = &it[issued];
+        ums__block *bj = &a->blocks[f->i];
+        ums_result rr = ums__stage_get(rt, dst, &f->st);
+        if (rr == UMS_OK) {
+            rr = ums__be_copy_from_async(rt, src, ums__stage_ptr(f->st), bj->dev[0].mem, bs, &f->fence);
+            if (rr != UMS_OK) ums__stage_put_full(rt, f->st, dst);
+        }
+        if (rr != UMS_OK) {
+            if (issued == 0) r = rr; /* the faulting block itself: report it */
+            break;
+        }
     }
-    stage_after_install(rt, st, consumed, dst);
-    return r; /* the caller wakes the faulting threads, then frees `dropped` */
+    /* Blocks ahead that were not issued stay as they are. */
+    for (unsigned k = issued > 0 ? issued : 1; k < n; k++) pthread_mutex_unlock(&a->blocks[it[k].i].lock);
+    n = issued;
+    /* Each block is installed as soon as its copy is done, while the later copies
+     * still run. */
+    ums_error_info err = *ums_last_error();
+    for (unsigned k = 0; k < n; k++) {
+        fetch_item *f = &it[k];
+        ums__block *bj = &a->blocks[f->i];
+        char *addr = ums__block_addr(a, f->i);
+        bool consumed = false, installing = false;
+        ums_result rr = ums__be_fence_wait(rt, src, f->fence);
+        if (rr == UMS_OK) {
+            bind_block_to(rt, addr, dst);
+            installing = true;
+            rr = rt->fops->install(rt, addr, ums__stage_ptr(f->st), bs, f->keep, &consumed);
+        }
+        if (rr == UMS_OK) {
+            unsigned ndj = 0;
+            rr = apply(bj,
+                       (ums__transition){.ev = f->keep ? UMS_EV_FETCH_SHARED : UMS_EV_FETCH,
+                                         .src = src,
+                                         .dst = dst,
+                                         .dst_is_host = true},
+                       dropped + *nd, &ndj);
+            *nd += ndj;
+        }
+        if (rr == UMS_OK) {
+            bj->populated = true;
+            UMS_CTR_ADD(rt, fetches, 1);
+            count_bytes(rt, src, dst, bs);
+        }
+        if (k == 0 && rr != UMS_OK) {
+            r = rr;
+            err = *ums_last_error();
+        }
+        /* A block ahead whose install failed stays device-only: drop whatever part
+         * of it was put in place (nobody retries it, and the device copy may
+         * change). Best effort; a fault on it fetches it again. */
+        if (k > 0 && rr != UMS_OK && installing) (void)rt->fops->zap(rt, addr, bs);
+        /* Threads that faulted on the block go on at once, while the next blocks
+         * are installed (those that faulted on a block ahead queued a fault for
+         * this thread, which later finds the block fetched). */
+        if (k > 0 || (rr == UMS_OK && wake_early)) wake_waiters(rt, bj, addr);
+        if (k > 0) pthread_mutex_unlock(&bj->lock);
+        stage_after_install(rt, f->st, consumed, dst);
+    }
+    if (r != UMS_OK) *(ums_error_info *)ums_last_error() = err;
+    return r; /* the caller wakes the faulting threads (again), then frees `dropped` */
+}
+
+bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[j];
+    *nd = 0;
+    if (pthread_mutex_trylock(&b->lock) != 0) return false;
+    bool keep = false;
+    bool ok = b->ndev > 0 && fetch_joinable(rt, b, b->dev[0].loc, ums__fetch_target(rt, b), &keep);
+    if (ok) {
+        ok = ums__fetch_run_locked(a, j, keep, ahead, true, dropped, nd) == UMS_OK;
+        if (!ok) wake_waiters(rt, b, ums__block_addr(a, j)); /* a thread that came meanwhile retries */
+    }
+    pthread_mutex_unlock(&b->lock);
+    return ok;
+}
+
+ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
+                                   unsigned *nd) {
+    return ums__fetch_run_locked(a, i, keep_device, 0, false, dropped, nd);
 }
 
 /* Make the block's copy at `dst` (already valid) the only one. b locked, not MIGRATING. */
@@ -153,7 +250,44 @@ static ums_result make_exclusive_locked(ums__alloc *a, size_t i, ums_location_t 
     return r;
 }
 
-ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep) {
+/* One block's migration transaction, in three steps so that a range can keep
+ * several blocks' copies in flight: begin (prepare, MIGRATE_BEGIN, write-protect
+ * a host source), issue (start the copy; the fence, if any, is kept), finish
+ * (wait for the copy, then commit or abort, wake the waiters). Each block stays
+ * its own transaction: readers of its source never wait, writers wait for this
+ * block only, an abort leaves its source valid. */
+typedef struct mig_txn {
+    size_t i;
+    ums_location_t src, dst, tmp_node, fence_loc;
+    bool src_host, dst_host, replicate, zapped;
+    ums_devmem *dst_mem;
+    ums__stage *dst_stage, *tmp_stage;
+    void *stage, *tmp;
+    ums_fence *fence;    /* the copy's, until finish waits for it */
+    ums_result r;        /* the transaction's first failure */
+    ums_error_info err;  /* ... and its last-error record */
+} mig_txn;
+
+/* Record a failure of the transaction (the first one wins). */
+static void txn_fail(mig_txn *t, ums_result r) {
+    if (r == UMS_OK || t->r != UMS_OK) return;
+    t->r = r;
+    t->err = *ums_last_error();
+}
+
+static void rep_failed(ums_migrate_report *rep, ums_result r) {
+    rep->blocks_failed++;
+    if (rep->first_error == UMS_OK) rep->first_error = r;
+}
+
+typedef enum txn_start {
+    TXN_STARTED, /* MIGRATING: issue, then finish */
+    TXN_DONE,    /* nothing to copy, or it failed before anything changed: *done says */
+    TXN_BUSY     /* the block is migrating and the caller may not wait for it */
+} txn_start;
+
+static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, bool may_wait,
+                           ums_migrate_report *rep, mig_txn *t, ums_result *done) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     char *addr = ums__block_addr(a, i);
@@ -161,100 +295,151 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     bool dst_host = ums__loc_is_host(rt, dst);
     bool blocking = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING;
     ums_result r = UMS_OK;
+    *done = UMS_OK;
 
     pthread_mutex_lock(&b->lock);
+    if (!may_wait && atomic_load(&b->state) == UMS_BLOCK_MIGRATING) {
+        pthread_mutex_unlock(&b->lock);
+        return TXN_BUSY;
+    }
     ums__block_wait_stable(b);
     uint64_t valid = ums__block_valid_mask(b);
     if (valid & (1ull << dst)) {
         /* Already there: done if it is the only copy (or replication was asked). */
         if (!replicate && valid != (1ull << dst)) r = make_exclusive_locked(a, i, dst);
         pthread_mutex_unlock(&b->lock);
-        if (r == UMS_OK) {
-            rep->blocks_already++;
-        } else {
-            rep->blocks_failed++;
-            if (rep->first_error == UMS_OK) rep->first_error = r;
-        }
-        return r;
+        if (r == UMS_OK) rep->blocks_already++;
+        else rep_failed(rep, r);
+        *done = r;
+        return TXN_DONE;
     }
     /* A host copy lives in the managed pages, so a host destination replaces it. */
     if (replicate && dst_host && b->host_valid) replicate = false;
-    ums_location_t src = b->host_valid ? b->host_loc : b->dev[0].loc;
-    bool src_host = b->host_valid;
-    if (src_host && !b->populated) {
+    memset(t, 0, sizeof *t);
+    t->i = i;
+    t->dst = dst;
+    t->dst_host = dst_host;
+    t->replicate = replicate;
+    t->src = b->host_valid ? b->host_loc : b->dev[0].loc;
+    t->src_host = b->host_valid;
+    t->tmp_node = b->host_loc;
+    t->fence_loc = UMS_LOCATION_NONE;
+    if (t->src_host && !b->populated) {
         /* Map every page first so write protection covers all of them. */
         r = rt->fops->populate(rt, addr, bs);
-        if (r != UMS_OK) goto out_unlocked_err;
+        if (r != UMS_OK) goto out_err;
         b->populated = true;
     }
 
     /* prepare: the destination exists before anything else changes */
-    ums_devmem *dst_mem = NULL;
-    ums__stage *dst_stage = NULL, *tmp_stage = NULL;
-    void *stage = NULL, *tmp = NULL;
-    ums_location_t tmp_node = b->host_loc;
-    r = dst_host ? ums__stage_get(rt, dst, &dst_stage) : ums__be_block_alloc(rt, dst, a, i, &dst_mem);
-    if (r != UMS_OK) goto out_unlocked_err;
-    if (dst_host) stage = ums__stage_ptr(dst_stage);
-    if (blocking && src_host) {
-        r = ums__stage_get(rt, tmp_node, &tmp_stage);
-        if (r != UMS_OK) {
-            if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
-            ums__stage_put_full(rt, dst_stage, dst);
-            goto out_unlocked_err;
-        }
-        tmp = ums__stage_ptr(tmp_stage);
+    r = dst_host ? ums__stage_get(rt, dst, &t->dst_stage) : ums__be_block_alloc(rt, dst, a, i, &t->dst_mem);
+    if (r != UMS_OK) goto out_err;
+    if (dst_host) t->stage = ums__stage_ptr(t->dst_stage);
+    if (blocking && t->src_host) {
+        r = ums__stage_get(rt, t->tmp_node, &t->tmp_stage);
+        if (r != UMS_OK) goto out_free;
+        t->tmp = ums__stage_ptr(t->tmp_stage);
     }
     ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
-    r = apply(b, (ums__transition){.ev = UMS_EV_MIGRATE_BEGIN, .src = src, .dst = dst, .dst_is_host = dst_host},
+    r = apply(b, (ums__transition){.ev = UMS_EV_MIGRATE_BEGIN, .src = t->src, .dst = dst, .dst_is_host = dst_host},
               dropped, &nd);
     if (r != UMS_OK) {
         pthread_mutex_unlock(&b->lock);
-        if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
-        ums__stage_put_full(rt, dst_stage, dst);
-        ums__stage_put_full(rt, tmp_stage, tmp_node);
-        return r;
+        if (t->dst_mem) ums__be_mem_free(rt, dst, t->dst_mem, bs);
+        ums__stage_put_full(rt, t->dst_stage, dst);
+        ums__stage_put_full(rt, t->tmp_stage, t->tmp_node);
+        *done = r;
+        return TXN_DONE; /* as before: an illegal begin is not counted as a failed block */
     }
     atomic_store(&b->write_abort, 0);
-    bool zapped = false;
-    if (src_host) r = rt->fops->protect_read(rt, addr, bs); /* writers now wait */
+    if (t->src_host) txn_fail(t, rt->fops->protect_read(rt, addr, bs)); /* writers now wait */
     pthread_mutex_unlock(&b->lock);
+    return TXN_STARTED;
 
-    /* copy (unlocked: faults on the block are served meanwhile) */
-    if (r == UMS_OK && blocking && src_host) {
+out_free:
+    if (t->dst_mem) ums__be_mem_free(rt, dst, t->dst_mem, bs);
+    ums__stage_put_full(rt, t->dst_stage, dst);
+out_err:
+    pthread_mutex_unlock(&b->lock);
+    rep_failed(rep, r);
+    *done = r;
+    return TXN_DONE;
+}
+
+/* Start the copy (unlocked: faults on the block are served meanwhile). */
+static void txn_issue(ums__alloc *a, mig_txn *t) {
+    ums_runtime_t *rt = a->rt;
+    ums__block *b = &a->blocks[t->i];
+    char *addr = ums__block_addr(a, t->i);
+    size_t bs = rt->block_size;
+    if (t->r != UMS_OK) return;
+    if (t->tmp) {
+        /* blocking protocol: save the block, then drop it: every access waits */
         UMS_MANAGED_READ_BEGIN();
-        memcpy(tmp, addr, bs);
+        memcpy(t->tmp, addr, bs);
         UMS_MANAGED_READ_END();
         pthread_mutex_lock(&b->lock);
-        r = release_host_pages(rt, b, addr); /* from here on every access waits */
-        zapped = r == UMS_OK;
+        ums_result r = release_host_pages(rt, b, addr);
+        t->zapped = r == UMS_OK;
         pthread_mutex_unlock(&b->lock);
+        txn_fail(t, r);
+        if (r != UMS_OK) return;
     }
-    if (r == UMS_OK) {
-        const void *from = tmp ? tmp : addr;
-        ums_devmem *src_mem = src_host ? NULL : ums__block_devmem(b, src);
-        if (src_host) UMS_MANAGED_READ_BEGIN();
-        if (src_host && dst_host) r = ums__stage_copy_to(rt, dst_stage, from, bs);
-        else if (src_host) r = ums__be_copy_to(rt, dst, dst_mem, from, bs);
-        else if (dst_host) r = ums__be_copy_from(rt, src, stage, src_mem, bs);
-        else r = ums__be_copy_peer(rt, dst, dst_mem, src, src_mem, bs);
-        if (src_host) UMS_MANAGED_READ_END();
+    const void *from = t->tmp ? t->tmp : addr;
+    ums_devmem *src_mem = t->src_host ? NULL : ums__block_devmem(b, t->src);
+    ums_result r;
+    if (t->src_host) UMS_MANAGED_READ_BEGIN();
+    if (t->src_host && t->dst_host) {
+        r = ums__stage_copy_to(rt, t->dst_stage, from, bs);
+    } else if (t->src_host) {
+        r = ums__be_copy_to_async(rt, t->dst, t->dst_mem, from, bs, &t->fence);
+        t->fence_loc = t->dst;
+    } else if (t->dst_host) {
+        r = ums__be_copy_from_async(rt, t->src, t->stage, src_mem, bs, &t->fence);
+        t->fence_loc = t->src;
+    } else {
+        r = ums__be_copy_peer_async(rt, t->dst, t->dst_mem, t->src, src_mem, bs, &t->fence);
+        t->fence_loc = t->dst;
     }
-    if (r == UMS_OK && atomic_load(&b->write_abort))
-        r = ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0, "a CPU write to block %zu cancelled its migration", i);
+    if (t->src_host) UMS_MANAGED_READ_END();
+    txn_fail(t, r);
+}
 
+/* Wait for the copy, then commit or abort; the block's waiters are woken. */
+static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep) {
+    ums_runtime_t *rt = a->rt;
+    size_t i = t->i;
+    ums__block *b = &a->blocks[i];
+    char *addr = ums__block_addr(a, i);
+    size_t bs = rt->block_size;
+    ums_location_t src = t->src, dst = t->dst;
+    bool src_host = t->src_host, dst_host = t->dst_host;
+    if (t->fence) {
+        /* A backend may still read the source until its fence completes. */
+        if (src_host) UMS_MANAGED_READ_BEGIN();
+        txn_fail(t, ums__be_fence_wait(rt, t->fence_loc, t->fence));
+        if (src_host) UMS_MANAGED_READ_END();
+        t->fence = NULL;
+    }
+    if (t->r == UMS_OK && atomic_load(&b->write_abort))
+        txn_fail(t, ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0,
+                              "a CPU write to block %zu cancelled its migration", i));
+
+    ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
+    unsigned nd = 0;
     pthread_mutex_lock(&b->lock);
     bool consumed = false, tmp_consumed = false;
-    if (r == UMS_OK) {
+    if (t->r == UMS_OK) {
         /* commit */
-        bool keep = replicate;
+        bool keep = t->replicate;
+        ums_result r = UMS_OK;
         if (dst_host) {
             /* Host to host: the new pages take the old ones' place with no moment
              * when the block has none, where the fault mode can (fops->replace). */
             bool replaced = false;
-            if (src_host && !zapped && !keep && rt->fops->replace) {
-                ums_result rr = rt->fops->replace(rt, addr, stage, bs, &consumed);
+            if (src_host && !t->zapped && !keep && rt->fops->replace) {
+                ums_result rr = rt->fops->replace(rt, addr, t->stage, bs, &consumed);
                 replaced = rr == UMS_OK || consumed;
                 if (replaced) r = rr;
             }
@@ -262,9 +447,9 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
             /* Otherwise the old pages go to the pool if they can move, and the
              * install puts the new ones in (never drop them here: if the install
              * then failed, the source would be gone). */
-            if (!replaced && src_host && !zapped) recycle_host_pages(rt, b, addr);
-            if (!replaced) r = rt->fops->install(rt, addr, stage, bs, keep, &consumed);
-        } else if (!keep && src_host && !zapped) {
+            if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr);
+            if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
+        } else if (!keep && src_host && !t->zapped) {
             r = release_host_pages(rt, b, addr);
         }
         if (r == UMS_OK) {
@@ -273,28 +458,28 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
                                         .src = src,
                                         .dst = dst,
                                         .dst_is_host = dst_host,
-                                        .dst_mem = dst_host ? NULL : dst_mem},
+                                        .dst_mem = dst_host ? NULL : t->dst_mem},
                       dropped, &nd);
-            if (r == UMS_OK && keep && src_host && zapped) {
+            if (r == UMS_OK && keep && src_host && t->zapped) {
                 /* blocking + replicate: the host copy was dropped; put it back read-only */
-                r = rt->fops->install(rt, addr, tmp, bs, true, &tmp_consumed);
+                r = rt->fops->install(rt, addr, t->tmp, bs, true, &tmp_consumed);
             }
         }
+        txn_fail(t, r);
         if (r == UMS_OK) {
-            if (!dst_host) dst_mem = NULL; /* now owned by the block */
+            if (!dst_host) t->dst_mem = NULL; /* now owned by the block */
             UMS_CTR_ADD(rt, migrations, 1);
             count_bytes(rt, src, dst, bs);
             rep->blocks_moved++;
             rep->bytes_moved += bs;
         }
     }
-    if (r != UMS_OK && atomic_load(&b->state) == UMS_BLOCK_MIGRATING) {
+    if (t->r != UMS_OK && atomic_load(&b->state) == UMS_BLOCK_MIGRATING) {
         /* abort: the source is untouched (or restored), the destination is freed */
-        ums_error_info saved = *ums_last_error();
         ums_result rr = UMS_OK;
         /* A SHARED block goes back to read-only: its device replicas are still valid. */
         bool was_shared = b->prev_state == UMS_BLOCK_SHARED;
-        if (src_host && zapped) rr = rt->fops->install(rt, addr, tmp, bs, was_shared, &tmp_consumed);
+        if (src_host && t->zapped) rr = rt->fops->install(rt, addr, t->tmp, bs, was_shared, &tmp_consumed);
         /* re-apply the source's protection explicitly: a failed commit step may have
          * changed it (signal mode's zap sets PROT_NONE before it drops the pages) */
         if (src_host && rr == UMS_OK)
@@ -304,45 +489,84 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
         UMS_CTR_ADD(rt, migrations_aborted, 1);
         if (rr != UMS_OK)
             ums__log(rt, UMS_LOG_ERROR, "restoring block %zu after an aborted migration: %s", i, ums_last_error()->message);
-        *(ums_error_info *)ums_last_error() = saved;
     }
     wake_waiters(rt, b, addr);
     pthread_mutex_unlock(&b->lock);
 
     ums__free_dropped(rt, dropped, nd);
-    if (dst_mem) ums__be_mem_free(rt, dst, dst_mem, bs);
-    if (dst_stage) stage_after_install(rt, dst_stage, consumed, dst);
-    if (tmp_stage) stage_after_install(rt, tmp_stage, tmp_consumed, tmp_node);
-    if (r != UMS_OK) {
-        rep->blocks_failed++;
-        if (rep->first_error == UMS_OK) rep->first_error = r;
+    if (t->dst_mem) ums__be_mem_free(rt, dst, t->dst_mem, bs);
+    if (t->dst_stage) stage_after_install(rt, t->dst_stage, consumed, dst);
+    if (t->tmp_stage) stage_after_install(rt, t->tmp_stage, tmp_consumed, t->tmp_node);
+    if (t->r != UMS_OK) {
+        rep_failed(rep, t->r);
+        *(ums_error_info *)ums_last_error() = t->err;
     }
-    return r;
-
-out_unlocked_err:
-    pthread_mutex_unlock(&b->lock);
-    rep->blocks_failed++;
-    if (rep->first_error == UMS_OK) rep->first_error = r;
-    return r;
+    return t->r;
 }
+
+ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep) {
+    mig_txn t;
+    ums_result r;
+    if (txn_begin(a, i, dst, replicate, true, rep, &t, &r) != TXN_STARTED) return r;
+    txn_issue(a, &t);
+    return txn_finish(a, &t, rep);
+}
+
+/* Blocks a range migration keeps in flight: up to 8, and 16 MiB. */
+#define PIPE_MAX 8
+#define PIPE_BYTES ((size_t)16 << 20)
 
 ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep) {
+    ums_runtime_t *rt = a->rt;
     ums_result first_err = UMS_OK;
     ums_error_info err;
     memset(&err, 0, sizeof err);
-    for (size_t i = first; i <= last; i++) {
+    /* The blocking protocol moves one block at a time: every access waits anyway. */
+    size_t depth = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING ? 1 : PIPE_BYTES / rt->block_size;
+    if (depth < 1) depth = 1;
+    if (depth > PIPE_MAX) depth = PIPE_MAX;
+    mig_txn q[PIPE_MAX];
+    size_t head = 0, n = 0;
+#define NOTE(res)                                         \
+    do {                                                  \
+        ums_result r_ = (res);                            \
+        if (r_ != UMS_OK && first_err == UMS_OK) {        \
+            first_err = r_;                               \
+            err = *ums_last_error();                      \
+        }                                                 \
+    } while (0)
+    for (size_t i = first; i <= last;) {
         ums__block *b = &a->blocks[i];
         pthread_mutex_lock(&b->lock);
         bool replicate = mode == UMS_MOVE_REPLICATE ||
                          (mode == UMS_MOVE_REPLICATE_RM && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY));
         pthread_mutex_unlock(&b->lock);
-        ums_result r = ums__migrate_block(a, i, dst, replicate, rep);
-        if (r != UMS_OK && first_err == UMS_OK) {
-            first_err = r;
-            err = *ums_last_error();
+        ums_result dr;
+        mig_txn *t = &q[(head + n) % PIPE_MAX];
+        /* Never wait for another migration while holding blocks in flight. */
+        txn_start s = txn_begin(a, i, dst, replicate, n == 0, rep, t, &dr);
+        if (s == TXN_BUSY) {
+            for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(txn_finish(a, &q[head], rep));
+            continue; /* again, now allowed to wait */
+        }
+        i++;
+        if (s == TXN_DONE) {
+            NOTE(dr);
+            continue;
+        }
+        txn_issue(a, t);
+        n++;
+        /* Finish in order: whatever is complete already (no fence: a synchronous
+         * backend gains nothing from waiting), and the oldest when the pipe is full. */
+        while (n > 0 && (n >= depth || !q[head].fence)) {
+            NOTE(txn_finish(a, &q[head], rep));
+            head = (head + 1) % PIPE_MAX;
+            n--;
         }
     }
+    for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(txn_finish(a, &q[head], rep));
+#undef NOTE
     rep->blocks_total += last - first + 1;
     if (first_err != UMS_OK) *(ums_error_info *)ums_last_error() = err;
     return first_err;

@@ -1,0 +1,452 @@
+/* Range migrations with several blocks in flight, and fetches that take the
+ * following blocks along, on an in-test backend whose copies really are
+ * asynchronous: a copy is only recorded when it is issued and done when its
+ * fence is waited for (so the core must keep both sides valid until then, and
+ * must wait for every fence it gets).
+ *  - a range migration to the device and back keeps several fences pending at
+ *    once (never more than 8) and moves every block, data intact;
+ *  - a copy that fails when it is issued, or whose fence fails, mid-pipeline,
+ *    leaves that block at its source (valid and writable) and the others moved,
+ *    reported per block; nothing leaks;
+ *  - CPU writes during a pipelined migration are never lost;
+ *  - a CPU read of a device-resident block at the start of a sequential scan
+ *    fetches the next blocks too (and, with userfaultfd, the run after them),
+ *    READ_MOSTLY blocks keeping their device copy; an isolated access fetches
+ *    its block only; a block that is migrating stops the run.
+ * Runs in whichever fault mode the environment selects. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "test.h"
+#include "umshim/testing.h"
+
+#define NBLK 12
+
+/* ---- a backend whose copies complete when their fence is waited for ---- */
+
+struct ums_devmem {
+    unsigned char *p;
+    size_t len;
+};
+struct ums_fence {
+    void *dst;
+    const void *src;
+    size_t len;
+};
+static atomic_int fences_live, fences_max;  /* pending fences, and the most seen at once */
+static atomic_int fail_wait_at;             /* the nth fence wait from now fails in the backend (0: none) */
+static atomic_int waits;                    /* fence waits since the last reset */
+static pthread_t slow_thread;               /* fence waits of this thread take 150 ms */
+static atomic_bool slow_on;
+
+static ums_result ab_init(const ums_backend_services *svc, const char *config, void **out) {
+    (void)config;
+    *out = (void *)svc;
+    return UMS_OK;
+}
+static void ab_fini(void *b) { (void)b; }
+static ums_result ab_count(void *b, uint32_t *count) {
+    (void)b;
+    *count = 1;
+    return UMS_OK;
+}
+static ums_result ab_describe(void *b, uint32_t index, ums_backend_location *d) {
+    (void)b, (void)index;
+    d->kind = UMS_LOCATION_DEVICE;
+    snprintf(d->name, sizeof d->name, "async0");
+    d->capacity = 64u << 20;
+    return UMS_OK;
+}
+static ums_result ab_mem_alloc(void *b, uint32_t index, size_t size, ums_devmem **out) {
+    (void)b, (void)index;
+    ums_devmem *m = malloc(sizeof *m);
+    if (!m) return UMS_ERR_NO_DEVICE_MEMORY;
+    m->p = malloc(size);
+    if (!m->p) {
+        free(m);
+        return UMS_ERR_NO_DEVICE_MEMORY;
+    }
+    memset(m->p, 0xEE, size); /* not what any test writes */
+    m->len = size;
+    *out = m;
+    return UMS_OK;
+}
+static void ab_mem_free(void *b, ums_devmem *m) {
+    (void)b;
+    free(m->p);
+    free(m);
+}
+static ums_result ab_issue(void *dst, const void *src, size_t len, ums_fence **f) {
+    if (!f) {
+        memcpy(dst, src, len);
+        return UMS_OK;
+    }
+    *f = malloc(sizeof **f);
+    if (!*f) return UMS_ERR_NO_MEMORY;
+    **f = (struct ums_fence){dst, src, len};
+    int live = atomic_fetch_add(&fences_live, 1) + 1;
+    int max = atomic_load(&fences_max);
+    while (live > max && !atomic_compare_exchange_weak(&fences_max, &max, live)) {
+    }
+    return UMS_OK;
+}
+static ums_result ab_copy_to(void *b, ums_devmem *dst, size_t off, const void *src, size_t len, ums_fence **f) {
+    (void)b;
+    return ab_issue(dst->p + off, src, len, f);
+}
+static ums_result ab_copy_from(void *b, void *dst, ums_devmem *src, size_t off, size_t len, ums_fence **f) {
+    (void)b;
+    return ab_issue(dst, src->p + off, len, f);
+}
+static ums_result ab_fence_wait(void *b, ums_fence *f) {
+    (void)b;
+    if (atomic_load(&slow_on) && pthread_equal(pthread_self(), slow_thread)) {
+        struct timespec ts = {0, 150 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    memcpy(f->dst, f->src, f->len); /* the copy happens now */
+    free(f);
+    atomic_fetch_sub(&fences_live, 1);
+    int n = atomic_fetch_add(&waits, 1) + 1;
+    if (n == atomic_load(&fail_wait_at)) return UMS_ERR_BACKEND;
+    return UMS_OK;
+}
+static const ums_backend_ops ab_ops = {
+    .abi_version = UMS_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(ums_backend_ops),
+    .name = "asyncbe",
+    .init = ab_init,
+    .fini = ab_fini,
+    .location_count = ab_count,
+    .location_describe = ab_describe,
+    .mem_alloc = ab_mem_alloc,
+    .mem_free = ab_mem_free,
+    .copy_to = ab_copy_to,
+    .copy_from = ab_copy_from,
+    .fence_wait = ab_fence_wait,
+};
+
+/* ---- helpers ---- */
+
+static ums_runtime_t *rt;
+static size_t bs;
+static ums_location_t host, dev;
+
+static void reset_backend(void) {
+    atomic_store(&fences_max, 0);
+    atomic_store(&fail_wait_at, 0);
+    atomic_store(&waits, 0);
+    ums_test_inject_clear();
+}
+
+static unsigned char pat(size_t blk, size_t off, unsigned gen) { return (unsigned char)(blk * 31 + off * 7 + gen); }
+
+static void fill(unsigned char *p, unsigned gen) {
+    for (size_t k = 0; k < NBLK; k++)
+        for (size_t o = 0; o < bs; o += 512) p[k * bs + o] = pat(k, o, gen);
+}
+static void check(const unsigned char *p, unsigned gen, const char *when) {
+    for (size_t k = 0; k < NBLK; k++)
+        for (size_t o = 0; o < bs; o += 512)
+            if (p[k * bs + o] != pat(k, o, gen))
+                FAIL_("%s: block %zu offset %zu holds %u, expected %u", when, k, o, p[k * bs + o], pat(k, o, gen));
+}
+
+static ums_block_state state_of(const unsigned char *p, size_t k) {
+    ums_block_info bi;
+    size_t n;
+    ASSERT_OK(ums_query(p + k * bs, 1, &bi, 1, &n));
+    return bi.state;
+}
+static uint64_t valid_of(const unsigned char *p, size_t k) {
+    ums_block_info bi;
+    size_t n;
+    ASSERT_OK(ums_query(p + k * bs, 1, &bi, 1, &n));
+    return bi.valid;
+}
+static void expect_state(const unsigned char *p, size_t k, ums_block_state want, const char *when) {
+    ums_block_state s = state_of(p, k);
+    if (s != want)
+        FAIL_("%s: block %zu is %s, expected %s", when, k, ums_block_state_name(s), ums_block_state_name(want));
+}
+
+static void all_to(unsigned char *p, ums_location_t loc) {
+    reset_backend();
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, loc, &rep));
+    ASSERT_EQ(rep.blocks_failed, 0);
+}
+
+/* ---- tests ---- */
+
+static void test_pipelined_round_trip(unsigned char *p) {
+    fill(p, 1);
+    reset_backend();
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, dev, &rep));
+    ASSERT_EQ(rep.blocks_moved, NBLK);
+    ASSERT_EQ(rep.blocks_failed, 0);
+    ASSERT_GE(atomic_load(&fences_max), 2); /* several copies in flight */
+    ASSERT_LE(atomic_load(&fences_max), 8);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after the move to the device");
+
+    reset_backend();
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, host, &rep));
+    ASSERT_EQ(rep.blocks_moved, NBLK);
+    ASSERT_GE(atomic_load(&fences_max), 2);
+    ASSERT_LE(atomic_load(&fences_max), 8);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_HOST, "after the move back");
+    check(p, 1, "after the round trip");
+    printf("pipelined round trip: up to %d copies in flight\n", atomic_load(&fences_max));
+}
+
+/* One block's copy fails mid-pipeline (at issue, or at its fence, injected in
+ * the core or returned by the backend): that block stays at its source. */
+static void one_failure(unsigned char *p, ums_location_t from, ums_location_t to, const char *how, size_t bad,
+                        unsigned gen) {
+    ums_block_state src_state = from == host ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE;
+    ums_block_state dst_state = to == host ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE;
+    all_to(p, from);
+    reset_backend();
+    if (strcmp(how, "issue") == 0)
+        ASSERT_OK(ums_test_inject(to == host ? "op:copy_from" : "op:copy_to", (unsigned)bad + 1, 1, UMS_ERR_BACKEND));
+    else if (strcmp(how, "fence") == 0)
+        ASSERT_OK(ums_test_inject("op:fence_wait", (unsigned)bad + 1, 1, UMS_ERR_BACKEND));
+    else
+        atomic_store(&fail_wait_at, (int)bad + 1); /* the backend's own fence fails */
+    ums_migrate_report rep;
+    ums_result r = ums_migrate_ex(p, NBLK * bs, to, &rep);
+    ums_test_inject_clear();
+    if (r != UMS_ERR_BACKEND)
+        FAIL_("%s failure at block %zu: ums_migrate_ex returned %s (%s)", how, bad, ums_result_name(r),
+              ums_last_error()->message);
+    ASSERT_EQ(ums_last_error()->code, UMS_ERR_BACKEND);
+    ASSERT_STR_EQ(ums_last_error()->function, "ums_migrate");
+    ASSERT_EQ(rep.blocks_failed, 1);
+    ASSERT_EQ(rep.blocks_moved, NBLK - 1);
+    ASSERT_EQ(rep.first_error, UMS_ERR_BACKEND);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, k == bad ? src_state : dst_state, how);
+    ASSERT_EQ(valid_of(p, bad), 1ull << from);
+    /* the data is intact everywhere (reads fetch what is on the device) */
+    check(p, gen, how);
+    if (from == host) {
+        /* the block left behind is writable at once */
+        p[bad * bs] = pat(bad, 0, gen);
+        expect_state(p, bad, UMS_BLOCK_HOST, "after writing the block left behind");
+    }
+}
+
+static void test_failures_mid_pipeline(unsigned char *p) {
+    fill(p, 2);
+    const char *hows[] = {"issue", "fence", "backend fence"};
+    for (int h = 0; h < 3; h++) {
+        one_failure(p, host, dev, hows[h], 4, 2);
+        one_failure(p, dev, host, hows[h], 5, 2);
+    }
+    /* the first and the last block of a range too */
+    one_failure(p, host, dev, "fence", 0, 2);
+    one_failure(p, host, dev, "issue", NBLK - 1, 2);
+    printf("a failure mid-pipeline leaves its block at the source, the others moved\n");
+}
+
+/* A writer keeps writing every block while the range moves back and forth. */
+static struct {
+    unsigned char *p;
+    atomic_bool stop;
+    unsigned last[NBLK];
+} wr;
+static void *writer(void *arg) {
+    (void)arg;
+    unsigned v = 0;
+    while (!atomic_load(&wr.stop)) {
+        v++;
+        for (size_t k = 0; k < NBLK; k++) {
+            wr.p[k * bs + 8] = (unsigned char)(v + k);
+            wr.last[k] = (unsigned char)(v + k);
+        }
+    }
+    return NULL;
+}
+static void test_writes_during_pipeline(unsigned char *p) {
+    all_to(p, host);
+    wr.p = p;
+    atomic_store(&wr.stop, false);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, writer, NULL), 0);
+    for (int round = 0; round < 6; round++) {
+        ums_migrate_report rep;
+        ums_result r = ums_migrate_ex(p, NBLK * bs, round % 2 ? host : dev, &rep);
+        if (r != UMS_OK && r != UMS_ERR_ABORTED)
+            FAIL_("migrate during writes: %s (%s)", ums_result_name(r), ums_last_error()->message);
+    }
+    atomic_store(&wr.stop, true);
+    pthread_join(t, NULL);
+    for (size_t k = 0; k < NBLK; k++)
+        if (p[k * bs + 8] != (unsigned char)wr.last[k])
+            FAIL_("block %zu: the last write (%u) was lost, the block holds %u", k, wr.last[k], p[k * bs + 8]);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    printf("no write lost during pipelined migrations\n");
+}
+
+static size_t count_state(const unsigned char *p, size_t from, size_t to, ums_block_state s) {
+    size_t n = 0;
+    for (size_t k = from; k < to; k++) n += state_of(p, k) == s;
+    return n;
+}
+
+/* Wait (up to 2 s) until blocks [from, to) are all in state s. */
+static bool settles(const unsigned char *p, size_t from, size_t to, ums_block_state s) {
+    for (int i = 0; i < 200; i++) {
+        if (count_state(p, from, to, s) == to - from) return true;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static volatile unsigned sink;
+
+static void test_fetch_ahead(unsigned char *p) {
+    bool uffd = ums_runtime_fault_mode(rt) == UMS_FAULT_UFFD;
+    fill(p, 3);
+    /* a sequential scan: the first read brings blocks 0..7 in one batch */
+    all_to(p, dev);
+    atomic_store(&fences_max, 0);
+    ums_counters c0, c1;
+    ASSERT_OK(ums_counters_get(rt, &c0));
+    sink += p[0];
+    for (size_t k = 0; k < 8; k++) expect_state(p, k, UMS_BLOCK_HOST, "after reading block 0");
+    ASSERT_GE(atomic_load(&fences_max), 2);
+    if (uffd) {
+        /* ... and the service thread reads the next run ahead */
+        if (!settles(p, 8, NBLK, UMS_BLOCK_HOST)) FAIL_("blocks 8..%d were not read ahead", NBLK - 1);
+    } else {
+        for (size_t k = 8; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after reading block 0 (signals)");
+    }
+    check(p, 3, "after the scan");
+    ASSERT_OK(ums_counters_get(rt, &c1));
+    ASSERT_EQ(c1.fetches - c0.fetches, NBLK);
+    ASSERT_LE(c1.faults - c0.faults, uffd ? 2 : NBLK); /* uffd counts faults; at most one stale fault */
+
+    /* an isolated access (the block before is on the device) fetches its block only */
+    all_to(p, dev);
+    sink += p[5 * bs];
+    expect_state(p, 5, UMS_BLOCK_HOST, "after reading block 5");
+    ASSERT_EQ(count_state(p, 0, NBLK, UMS_BLOCK_DEVICE), NBLK - 1);
+
+    /* a write fault at the start of a scan fetches ahead too; the rest stays put */
+    all_to(p, dev);
+    p[0] = pat(0, 0, 3);
+    for (size_t k = 0; k < 8; k++) expect_state(p, k, UMS_BLOCK_HOST, "after writing block 0");
+    check(p, 3, "after the write scan");
+
+    /* READ_MOSTLY: the blocks fetched ahead keep their device copy (SHARED) */
+    all_to(p, dev);
+    ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_READ_MOSTLY, UMS_LOCATION_NONE));
+    sink += p[0];
+    for (size_t k = 0; k < 8; k++) {
+        expect_state(p, k, UMS_BLOCK_SHARED, "after reading READ_MOSTLY block 0");
+        ASSERT_EQ(valid_of(p, k), (1ull << host) | (1ull << dev));
+    }
+    if (uffd && !settles(p, 8, NBLK, UMS_BLOCK_SHARED)) FAIL_("READ_MOSTLY blocks 8.. were not read ahead");
+    check(p, 3, "after the READ_MOSTLY scan");
+    p[bs] = pat(1, 0, 3); /* a write invalidates the device copy of its block only */
+    expect_state(p, 1, UMS_BLOCK_HOST, "after writing block 1");
+    expect_state(p, 2, UMS_BLOCK_SHARED, "after writing block 1");
+    ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_UNSET_READ_MOSTLY, UMS_LOCATION_NONE));
+    printf("fetch ahead: %s\n", uffd ? "a run per fault, and the next read ahead" : "a run per fault");
+}
+
+/* A block that is migrating stops the run: it is neither waited for nor fetched. */
+static struct {
+    unsigned char *p;
+    atomic_bool started;
+    ums_result r;
+} mg;
+static void *slow_migration(void *arg) {
+    (void)arg;
+    slow_thread = pthread_self();
+    atomic_store(&slow_on, true);
+    atomic_store(&mg.started, true);
+    mg.r = ums_migrate(mg.p + 3 * bs, bs, host); /* block 3, its fence takes 150 ms */
+    atomic_store(&slow_on, false);
+    return NULL;
+}
+static void test_fetch_stops_at_migrating(unsigned char *p) {
+    fill(p, 4);
+    all_to(p, dev);
+    mg.p = p;
+    atomic_store(&mg.started, false);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, slow_migration, NULL), 0);
+    while (!atomic_load(&mg.started) || state_of(p, 3) != UMS_BLOCK_MIGRATING) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        if (state_of(p, 3) == UMS_BLOCK_HOST) FAIL_("block 3 moved before it could be seen migrating");
+    }
+    sink += p[0];
+    for (size_t k = 0; k < 3; k++) expect_state(p, k, UMS_BLOCK_HOST, "reading block 0 while block 3 migrates");
+    /* block 3 is the migration's; the blocks after it were not fetched */
+    for (size_t k = 4; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "reading block 0 while block 3 migrates");
+    pthread_join(t, NULL);
+    ASSERT_OK(mg.r);
+    expect_state(p, 3, UMS_BLOCK_HOST, "after block 3's migration");
+    check(p, 4, "after the scan past a migrating block");
+    printf("a migrating block stops the fetch run\n");
+}
+
+static unsigned char *setup(ums_protocol proto) {
+    ums_runtime_config cfg;
+    ASSERT_OK(ums_runtime_config_from_env(&cfg));
+    cfg.sim = NULL;
+    cfg.opencl = 0;
+    cfg.block_size = 256 << 10;
+    cfg.protocol = proto;
+    ASSERT_OK(ums_runtime_create(&cfg, &rt));
+    bs = ums_runtime_block_size(rt);
+    ASSERT_OK(ums_backend_add(rt, &ab_ops, NULL));
+    ASSERT_OK(ums_location_find(rt, "node0", &host));
+    ASSERT_OK(ums_location_find(rt, "async0", &dev));
+    unsigned char *p;
+    ASSERT_OK(ums_runtime_alloc(rt, NBLK * bs, 0, (void **)&p));
+    return p;
+}
+static void teardown(unsigned char *p) {
+    ASSERT_OK(ums_free(p));
+    ums_runtime_destroy(rt);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+}
+
+/* The blocking protocol keeps one block at a time. */
+static void test_blocking_one_at_a_time(unsigned char *p) {
+    fill(p, 5);
+    all_to(p, dev);
+    ASSERT_EQ(atomic_load(&fences_max), 1);
+    all_to(p, host);
+    ASSERT_EQ(atomic_load(&fences_max), 1);
+    check(p, 5, "after a blocking round trip");
+    one_failure(p, host, dev, "fence", 4, 5);
+    printf("blocking protocol: one block in flight\n");
+}
+
+int main(void) {
+    unsigned char *p = setup(UMS_PROTOCOL_READABLE);
+    test_pipelined_round_trip(p);
+    test_failures_mid_pipeline(p);
+    test_writes_during_pipeline(p);
+    test_fetch_ahead(p);
+    test_fetch_stops_at_migrating(p);
+    teardown(p);
+
+    p = setup(UMS_PROTOCOL_BLOCKING);
+    test_blocking_one_at_a_time(p);
+    teardown(p);
+    printf("ok\n");
+    return 0;
+}

@@ -1,0 +1,141 @@
+/* The core's pipelined range migrations and fetch runs on a real OpenCL device
+ * (its copies complete through event fences):
+ *  - a range moves to the device and back with every block intact;
+ *  - a fence that fails mid-pipeline leaves its block at the source, the others
+ *    moved, the data intact;
+ *  - a CPU scan of device-resident data fetches runs of blocks (states and
+ *    data), READ_MOSTLY blocks keeping their device copy;
+ *  - a scan right after a kernel launch, without waiting for the kernel, reads
+ *    what the kernel wrote in every block, those fetched ahead included. */
+#include <stdbool.h>
+
+#include "opencl/cl_test.h"
+#include "umshim/testing.h"
+
+#define NBLK 20
+
+static cl_env E;
+static size_t bs, n; /* block size, uint32 elements */
+
+static void fill(uint32_t *p, uint32_t gen) {
+    for (size_t i = 0; i < n; i++) p[i] = (uint32_t)i * 2654435761u + gen;
+}
+static void check(const uint32_t *p, uint32_t gen, const char *when) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (uint32_t)i * 2654435761u + gen)
+            FAIL_("%s: element %zu (block %zu) holds %u, expected %u", when, i, i * 4 / bs, p[i],
+                  (uint32_t)i * 2654435761u + gen);
+}
+static ums_block_state state_of(const uint32_t *p, size_t k) { return cl_block((const char *)p + k * bs).state; }
+static size_t count_state(const uint32_t *p, ums_block_state s) {
+    size_t c = 0;
+    for (size_t k = 0; k < NBLK; k++) c += state_of(p, k) == s;
+    return c;
+}
+static void all_to(uint32_t *p, ums_location_t loc) {
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, loc, &rep));
+    ASSERT_EQ(rep.blocks_failed, 0);
+    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), loc == E.host ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE);
+}
+
+static void test_round_trip_and_failure(uint32_t *p, const cl_dev *d) {
+    fill(p, 1);
+    all_to(p, d->loc);
+    all_to(p, E.host);
+    check(p, 1, "after a round trip");
+
+    /* the 4th fence of the move to the device fails: block 3 stays on the host */
+    ASSERT_OK(ums_test_inject("op:fence_wait", 4, 1, UMS_ERR_BACKEND));
+    ums_migrate_report rep;
+    ASSERT_RESULT(UMS_ERR_BACKEND, ums_migrate_ex(p, NBLK * bs, d->loc, &rep));
+    ums_test_inject_clear();
+    ASSERT_EQ(rep.blocks_failed, 1);
+    ASSERT_EQ(rep.blocks_moved, NBLK - 1);
+    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), k == 3 ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE);
+    /* and the 5th of the move back (block 3 needs no copy): block 5 stays on the device */
+    ASSERT_OK(ums_test_inject("op:fence_wait", 5, 1, UMS_ERR_BACKEND));
+    ASSERT_RESULT(UMS_ERR_BACKEND, ums_migrate_ex(p, NBLK * bs, E.host, &rep));
+    ums_test_inject_clear();
+    ASSERT_EQ(rep.blocks_failed, 1);
+    ASSERT_EQ(rep.blocks_moved, NBLK - 2); /* block 3 was there already */
+    ASSERT_EQ(rep.blocks_already, 1);
+    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), k == 5 ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST);
+    check(p, 1, "after the failures");
+    printf("round trips, with a failed fence mid-pipeline each way\n");
+}
+
+static void test_scan(uint32_t *p, const cl_dev *d) {
+    bool uffd = ums_runtime_fault_mode(E.rt) == UMS_FAULT_UFFD;
+    fill(p, 2);
+    all_to(p, d->loc);
+    volatile uint32_t s = p[0];
+    (void)s;
+    for (size_t k = 0; k < 8; k++) ASSERT_EQ(state_of(p, k), UMS_BLOCK_HOST);
+    if (!uffd) ASSERT_EQ(count_state(p, UMS_BLOCK_DEVICE), NBLK - 8);
+    check(p, 2, "after a scan");
+    ASSERT_EQ(count_state(p, UMS_BLOCK_HOST), NBLK);
+
+    ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_READ_MOSTLY, UMS_LOCATION_NONE));
+    all_to(p, d->loc);
+    check(p, 2, "after a READ_MOSTLY scan");
+    for (size_t k = 0; k < NBLK; k++) {
+        ums_block_info bi = cl_block((char *)p + k * bs);
+        ASSERT_EQ(bi.state, UMS_BLOCK_SHARED);
+        ASSERT(bi.valid & (1ull << d->loc));
+    }
+    ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_UNSET_READ_MOSTLY, UMS_LOCATION_NONE));
+    printf("scans fetch runs of blocks\n");
+}
+
+static void test_scan_after_kernel(uint32_t *p, const cl_dev *d, bool read_mostly) {
+    static const char *src =
+        "kernel void lcg(global uint *p, uint n, uint spin) {\n"
+        "    size_t i = get_global_id(0); if (i >= n) return;\n"
+        "    uint v = p[i]; for (uint k = 0; k < spin; k++) v = v * 1103515245u + 12345u; p[i] = v; }\n";
+    const uint32_t spin = 64;
+    fill(p, 3);
+    if (read_mostly) ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_READ_MOSTLY, UMS_LOCATION_NONE));
+    cl_program prog;
+    cl_kernel k = cl_build(d->ctx, src, "lcg", &prog);
+    ASSERT_OK(ums_cl_set_kernel_arg(k, 0, p, UMS_CL_ACCESS_READ_WRITE));
+    cl_uint un = (cl_uint)n, us = spin;
+    CHECK_CL(clSetKernelArg(k, 1, sizeof un, &un));
+    CHECK_CL(clSetKernelArg(k, 2, sizeof us, &us));
+    for (int round = 0; round < 3; round++) {
+        cl_event ev;
+        ASSERT_OK(ums_cl_enqueue_kernel(d->q, k, 1, NULL, &n, NULL, 0, NULL, &ev));
+        /* no wait: the fetches wait for the kernel */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)i * 2654435761u + 3;
+            for (int r = 0; r <= round; r++)
+                for (uint32_t s = 0; s < spin; s++) v = v * 1103515245u + 12345u;
+            if (p[i] != v)
+                FAIL_("round %d%s: element %zu (block %zu) holds %u, the kernel wrote %u", round,
+                      read_mostly ? " (READ_MOSTLY)" : "", i, i * 4 / bs, p[i], v);
+        }
+        CHECK_CL(clWaitForEvents(1, &ev));
+        CHECK_CL(clReleaseEvent(ev));
+        ASSERT_EQ(count_state(p, read_mostly ? UMS_BLOCK_SHARED : UMS_BLOCK_HOST), NBLK);
+    }
+    cl_kernel_done(k, prog);
+    if (read_mostly) ASSERT_OK(ums_advise(p, NBLK * bs, UMS_ADVISE_UNSET_READ_MOSTLY, UMS_LOCATION_NONE));
+    printf("scans right after a launch read the kernel's results%s\n", read_mostly ? " (READ_MOSTLY)" : "");
+}
+
+int main(void) {
+    cl_env_open(&E, 1);
+    bs = E.bs;
+    n = NBLK * bs / 4;
+    const cl_dev *d = &E.dev[0];
+    uint32_t *p;
+    ASSERT_OK(ums_runtime_alloc(E.rt, NBLK * bs, 0, (void **)&p));
+    test_round_trip_and_failure(p, d);
+    test_scan(p, d);
+    test_scan_after_kernel(p, d, false);
+    test_scan_after_kernel(p, d, true);
+    ASSERT_OK(ums_free(p));
+    cl_env_close(&E);
+    printf("ok\n");
+    return 0;
+}
