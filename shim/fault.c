@@ -15,9 +15,10 @@ ums_location_t ums__fetch_target(ums_runtime_t *rt, const ums__block *b) {
 
 /* How many blocks a fetch of block i takes along: a CPU scanning device-resident
  * data in address order (block i is the first, or the one before it is on the
- * host already) gets the next blocks in the same transfer batch, up to 16 MiB
- * in all; an isolated access fetches its block only. */
-#define FETCH_RUN_BYTES ((size_t)16 << 20)
+ * host already) gets the next blocks in the same batch of copies, up to 32 MiB
+ * in all; an isolated access fetches its block only. The faulting thread goes
+ * on as soon as its block is in, while the rest of the batch is installed. */
+#define FETCH_RUN_BYTES ((size_t)32 << 20)
 static unsigned fetch_ahead(const ums__alloc *a, size_t i) {
     size_t bs = a->rt->block_size;
     if (bs >= FETCH_RUN_BYTES || i + 1 >= a->nblocks) return 0;
@@ -47,8 +48,8 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
     ums__block *b = &a->blocks[i];
     char *baddr = ums__block_addr(a, i);
     /* A reference: with it, a fetch lets the faulting thread go as soon as its
-     * block is in place and goes on with the blocks after it (the thread may
-     * free the allocation meanwhile). Without (being freed), the plain fetch. */
+     * block is in place and goes on installing the blocks after it (the thread
+     * may free the allocation meanwhile). Without (being freed), the plain fetch. */
     ums__alloc *ref = NULL;
     if (ums__alloc_get(baddr, 1, "fault", &ref) == UMS_OK && ref != a) {
         ums__alloc_put(ref);
@@ -114,18 +115,6 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         wake = false;
         break;
     }
-    /* uffd mode: the next run of a sequential scan is fetched right after the
-     * faulting thread is woken, while it works on what it has (with signals the
-     * faulting thread waits for this function to return). */
-    size_t ra_j = 0;
-    unsigned ra_n = 0;
-    if (ref && uffd && r == UMS_OK && wake && b->host_valid) ra_n = fetch_ahead(a, i);
-    for (size_t j = i + 1; ra_n > 0 && j <= i + 1 + ra_n && j < a->nblocks; j++) {
-        ums_block_state sj = (ums_block_state)atomic_load(&a->blocks[j].state);
-        if (sj == UMS_BLOCK_HOST || sj == UMS_BLOCK_SHARED) continue;
-        if (sj == UMS_BLOCK_DEVICE) ra_j = j;
-        break;
-    }
     pthread_mutex_unlock(&b->lock);
     if (r != UMS_OK) {
         /* The faulting thread cannot be given an error: the data stays where it
@@ -140,10 +129,6 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
      * is freed (that can take as long as the rest of the fault). */
     if (wake) rt->fops->wake(rt, b, baddr, bs);
     ums__free_dropped(rt, dropped, nd);
-    if (ra_j) {
-        ums__read_ahead(a, ra_j, ra_n, dropped, &nd);
-        ums__free_dropped(rt, dropped, nd);
-    }
     if (ref) ums__alloc_put(ref);
     return wake;
 }

@@ -308,14 +308,9 @@ ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, um
  * this returns); the caller wakes them (again) in any case. Only the first
  * block's failure is returned (a block ahead that fails stays as it was).
  * dropped[] needs room for (1 + ahead) * UMS_BLOCK_MAX_DEVCOPIES. */
-#define UMS_FETCH_AHEAD_MAX 7
+#define UMS_FETCH_AHEAD_MAX 15
 ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsigned ahead, bool wake_early,
                                  ums__devcopy *dropped, unsigned *nd);
-/* Read-ahead of a sequential CPU scan: if block j's lock is free and the block
- * is device-only (not migrating), fetch it and up to `ahead` following blocks as
- * a read would. b unlocked; the caller holds a reference on a. True if block j
- * was fetched. Same contract for dropped[]. */
-bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd);
 /* SHARED → HOST after a CPU write. b locked. Same contract for dropped[]. */
 ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd);
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);

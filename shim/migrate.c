@@ -209,21 +209,6 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
     return r; /* the caller wakes the faulting threads (again), then frees `dropped` */
 }
 
-bool ums__read_ahead(ums__alloc *a, size_t j, unsigned ahead, ums__devcopy *dropped, unsigned *nd) {
-    ums_runtime_t *rt = a->rt;
-    ums__block *b = &a->blocks[j];
-    *nd = 0;
-    if (pthread_mutex_trylock(&b->lock) != 0) return false;
-    bool keep = false;
-    bool ok = b->ndev > 0 && fetch_joinable(rt, b, b->dev[0].loc, ums__fetch_target(rt, b), &keep);
-    if (ok) {
-        ok = ums__fetch_run_locked(a, j, keep, ahead, true, dropped, nd) == UMS_OK;
-        if (!ok) wake_waiters(rt, b, ums__block_addr(a, j)); /* a thread that came meanwhile retries */
-    }
-    pthread_mutex_unlock(&b->lock);
-    return ok;
-}
-
 ums_result ums__fetch_block_locked(ums__alloc *a, size_t i, bool keep_device, ums__devcopy *dropped,
                                    unsigned *nd) {
     return ums__fetch_run_locked(a, i, keep_device, 0, false, dropped, nd);
