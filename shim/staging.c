@@ -136,31 +136,26 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         rt->stage_nempty--;
     }
     pthread_mutex_unlock(&rt->stage_lock);
-    if (st && !st->registered) {
+    if (!st) {
+        /* None spare: a new empty range (address space only) */
+        st = ums__calloc(1, sizeof *st);
+        if (!st) return NULL;
+        st->p = ums__map_staging(rt->block_size);
+        if (!st->p) {
+            free(st);
+            return NULL;
+        }
+        st->owner = UMS_LOCATION_NONE;
+    }
+    if (!st->registered) {
         /* registered on first use as a UFFDIO_MOVE destination, not when it was
          * emptied: that keeps a system call off the commit that emptied it */
         if (rt->fops->register_range(rt, st->p, rt->block_size) != UMS_OK) {
-            stage_free(rt, st);
+            stage_free(rt, st); /* unmaps a range of its own, frees a backend's */
             return NULL;
         }
         st->registered = true;
     }
-    if (st) return st;
-    /* None spare: a new empty range (address space only) */
-    st = ums__calloc(1, sizeof *st);
-    if (!st) return NULL;
-    st->p = ums__map_staging(rt->block_size);
-    if (!st->p) {
-        free(st);
-        return NULL;
-    }
-    st->owner = UMS_LOCATION_NONE;
-    if (rt->fops->register_range(rt, st->p, rt->block_size) != UMS_OK) {
-        munmap(st->p, rt->block_size);
-        free(st);
-        return NULL;
-    }
-    st->registered = true;
     return st;
 }
 
