@@ -87,11 +87,13 @@ bool ums__fault_resolve(ums_runtime_t *rt, void *addr, bool is_write, bool is_wp
         }
         break;
     case UMS_BLOCK_SHARED:
-        if (is_write) {
-            r = ums__invalidate_devices_locked(a, i, dropped, &nd);
+        if (!b->host_valid) {
+            /* copies on several devices, none on the host: a read fetches one and
+             * keeps them all; a write fetches one and drops them */
+            r = ums__fetch_run_locked(a, i, !is_write, ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
             counted_wait = true;
-        } else if (!b->host_valid) {
-            r = ums__fetch_run_locked(a, i, true, ref ? fetch_ahead(a, i) : 0, ref != NULL, dropped, &nd);
+        } else if (is_write) {
+            r = ums__invalidate_devices_locked(a, i, dropped, &nd);
             counted_wait = true;
         } else {
             /* readers of a SHARED host copy do not fault: a stale protection does */

@@ -256,8 +256,8 @@ typedef enum ums__event {
     UMS_EV_MIGRATE_COMMIT,    /* MIGRATING → HOST|DEVICE (destination only) */
     UMS_EV_MIGRATE_REPLICATE, /* MIGRATING → SHARED (source stays valid) */
     UMS_EV_MIGRATE_ABORT,     /* MIGRATING → state before begin */
-    UMS_EV_FETCH,             /* DEVICE → HOST: CPU access brings the block back */
-    UMS_EV_FETCH_SHARED,      /* DEVICE → SHARED: CPU read of a READ_MOSTLY block */
+    UMS_EV_FETCH,             /* DEVICE|SHARED (no host copy) → HOST: CPU access brings the block back */
+    UMS_EV_FETCH_SHARED,      /* DEVICE|SHARED (no host copy) → SHARED: CPU read keeps the device copies */
     UMS_EV_HOST_WRITE,        /* SHARED → HOST: CPU write invalidates device copies */
     UMS_EV_DEVICE_WRITE,      /* SHARED → DEVICE: device write invalidates the others */
     UMS_EV_COUNT

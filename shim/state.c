@@ -13,7 +13,9 @@ static const int target[UMS_BLOCK_STATE_COUNT][UMS_EV_COUNT] = {
     /*                BEGIN              COMMIT  REPLICATE ABORT FETCH            FETCH_SHARED      HOST_WRITE        DEVICE_WRITE */
     [UMS_BLOCK_HOST] = {UMS_BLOCK_MIGRATING, X_, X_, X_, X_, X_, X_, X_},
     [UMS_BLOCK_DEVICE] = {UMS_BLOCK_MIGRATING, X_, X_, X_, UMS_BLOCK_HOST, UMS_BLOCK_SHARED, X_, X_},
-    [UMS_BLOCK_SHARED] = {UMS_BLOCK_MIGRATING, X_, X_, X_, X_, X_, UMS_BLOCK_HOST, UMS_BLOCK_DEVICE},
+    /* FETCH from SHARED: only when the copies are all on devices (no host copy) */
+    [UMS_BLOCK_SHARED] = {UMS_BLOCK_MIGRATING, X_, X_, X_, UMS_BLOCK_HOST, UMS_BLOCK_SHARED, UMS_BLOCK_HOST,
+                          UMS_BLOCK_DEVICE},
     /* COMMIT goes to HOST or DEVICE and ABORT to the state before BEGIN: the
      * entries below are markers resolved in ums__block_apply(). */
     [UMS_BLOCK_MIGRATING] = {X_, UMS_BLOCK_HOST, UMS_BLOCK_SHARED, UMS_BLOCK_HOST, X_, X_, X_, X_},
@@ -126,7 +128,9 @@ ums_result ums__block_apply(ums__block *b, const ums__transition *t, ums__devcop
         break;
     case UMS_EV_FETCH:
     case UMS_EV_FETCH_SHARED:
-        if (!t->dst_is_host || !ums__block_devmem(b, t->src)) return UMS_ERR_ILLEGAL_TRANSITION;
+        /* A fetch makes the host copy valid; one that is valid already is not fetched
+         * (it would be overwritten by an older device copy's bytes). */
+        if (!t->dst_is_host || b->host_valid || !ums__block_devmem(b, t->src)) return UMS_ERR_ILLEGAL_TRANSITION;
         if (t->ev == UMS_EV_FETCH) drop_devices(b, UMS_LOCATION_NONE, dropped, ndropped);
         b->host_valid = true;
         b->host_loc = t->dst;

@@ -88,6 +88,38 @@ int main(void) {
            (unsigned long long)c1.bytes_device_to_device);
     ASSERT_GT(c1.bytes_device_to_device, 0);
 
+    /* Replicas on two devices and none on the host (READ_MOSTLY, prefetched from
+     * one device to the other): a CPU read fetches the block and keeps both
+     * replicas; a later write drops them. A CPU write first drops them at once. */
+    p[7] = 7 * 7 + 3;
+    ASSERT_OK(ums_advise(p, n, UMS_ADVISE_READ_MOSTLY, UMS_LOCATION_NONE));
+    for (int write_first = 0; write_first < 2; write_first++) {
+        ASSERT_OK(ums_migrate(p, n, sim0));
+        ASSERT_OK(ums_prefetch(p, n, sim1, &ev));
+        ASSERT_OK(ums_event_wait(ev, UINT64_MAX));
+        ASSERT_OK(ums_event_release(ev));
+        ASSERT_OK(ums_query(p, n, info, 8, &count));
+        for (size_t i = 0; i < count; i++) {
+            ASSERT_EQ(info[i].state, UMS_BLOCK_SHARED);
+            ASSERT_EQ(info[i].valid, (1ull << sim0) | (1ull << sim1));
+        }
+        unsigned char want = (unsigned char)((2 * bs + 9) * 7 + 3);
+        if (!write_first) {
+            ASSERT_EQ(p[2 * bs + 9], want);
+            ASSERT_OK(ums_query(p + 2 * bs, 1, info, 1, &count));
+            ASSERT_EQ(info[0].state, UMS_BLOCK_SHARED);
+            ASSERT_EQ(info[0].valid, (1ull << host) | (1ull << sim0) | (1ull << sim1));
+        }
+        p[2 * bs + 9] = (unsigned char)(want + 1);
+        ASSERT_OK(ums_query(p + 2 * bs, 1, info, 1, &count));
+        ASSERT_EQ(info[0].state, UMS_BLOCK_HOST);
+        ASSERT_EQ(info[0].valid, 1ull << host);
+        ASSERT_EQ(p[2 * bs + 9], (unsigned char)(want + 1));
+        p[2 * bs + 9] = want;
+        for (size_t i = 0; i < n; i++)
+            if (p[i] != (unsigned char)(i * 7 + 3)) FAIL_("byte %zu: %u after fetch from replicas", i, p[i]);
+    }
+
     ASSERT_OK(ums_free(p));
     ASSERT_RESULT(UMS_ERR_NOT_MANAGED, ums_free(p));
     ASSERT_OK(ums_runtime_destroy(rt));

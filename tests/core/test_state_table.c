@@ -5,6 +5,8 @@
 #include "test.h"
 
 enum { H = UMS_BLOCK_HOST, D = UMS_BLOCK_DEVICE, S = UMS_BLOCK_SHARED, M = UMS_BLOCK_MIGRATING, NO = -1 };
+/* A SHARED block whose copies are all on devices (make() only) */
+enum { SD = UMS_BLOCK_STATE_COUNT };
 
 /* Written from the design table, independently of state.c. For COMMIT and
  * ABORT the target depends on the arguments; the value here is checked for the
@@ -13,7 +15,7 @@ static const int expected[UMS_BLOCK_STATE_COUNT][UMS_EV_COUNT] = {
     /*     BEGIN COMMIT REPL ABORT FETCH FETCH_SH HOST_W DEV_W */
     [H] = {M, NO, NO, NO, NO, NO, NO, NO},
     [D] = {M, NO, NO, NO, H, S, NO, NO},
-    [S] = {M, NO, NO, NO, NO, NO, H, D},
+    [S] = {M, NO, NO, NO, H, S, H, D}, /* FETCH*: only with no host copy */
     [M] = {NO, D, S, H, NO, NO, NO, NO},
 };
 
@@ -39,6 +41,13 @@ static void make(ums__block *b, int st) {
     case S:
         b->dev[0] = (ums__devcopy){DEV1, MEM1};
         b->ndev = 1;
+        atomic_store(&b->state, S);
+        break;
+    case SD:
+        b->host_valid = false;
+        b->dev[0] = (ums__devcopy){DEV1, MEM1};
+        b->dev[1] = (ums__devcopy){DEV2, MEM2};
+        b->ndev = 2;
         atomic_store(&b->state, S);
         break;
     case M:
@@ -85,7 +94,8 @@ int main(void) {
             if (depends) ASSERT_EQ(tgt >= 0, expected[st][ev] >= 0); /* HOST or DEVICE / the prior state */
             else ASSERT_EQ(tgt, expected[st][ev]);
             ums__block b;
-            make(&b, st);
+            /* a fetch needs a block without a host copy */
+            make(&b, st == S && (ev == UMS_EV_FETCH || ev == UMS_EV_FETCH_SHARED) ? SD : st);
             uint64_t before = ums__block_valid_mask(&b);
             uint32_t gen = atomic_load(&b.gen);
             ums__transition t = args_for(st, (ums__event)ev);
@@ -114,7 +124,7 @@ int main(void) {
             pthread_cond_destroy(&b.cond);
         }
     }
-    ASSERT_EQ(legal, 10);
+    ASSERT_EQ(legal, 12);
     ASSERT_EQ(legal + illegal, UMS_BLOCK_STATE_COUNT * UMS_EV_COUNT);
 
     /* What each legal edge does to the copies. */
@@ -155,6 +165,24 @@ int main(void) {
     ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(D, UMS_EV_FETCH)}, dr, &nd), UMS_OK);
     ASSERT_EQ(ums__block_valid_mask(&b), bit(HOSTLOC));
     ASSERT_EQ(nd, 1);
+    /* a SHARED block on two devices: a read fetch keeps both, a write fetch drops both */
+    make(&b, SD);
+    ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(S, UMS_EV_FETCH_SHARED)}, dr, &nd), UMS_OK);
+    ASSERT_EQ(atomic_load(&b.state), S);
+    ASSERT_EQ(ums__block_valid_mask(&b), bit(HOSTLOC) | bit(DEV1) | bit(DEV2));
+    ASSERT_EQ(nd, 0);
+    make(&b, SD);
+    ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(S, UMS_EV_FETCH)}, dr, &nd), UMS_OK);
+    ASSERT_EQ(atomic_load(&b.state), H);
+    ASSERT_EQ(ums__block_valid_mask(&b), bit(HOSTLOC));
+    ASSERT_EQ(nd, 2);
+    /* a fetch never overwrites a valid host copy */
+    make(&b, S);
+    ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(S, UMS_EV_FETCH_SHARED)}, dr, &nd),
+              UMS_ERR_ILLEGAL_TRANSITION);
+    ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(S, UMS_EV_FETCH)}, dr, &nd),
+              UMS_ERR_ILLEGAL_TRANSITION);
+    ASSERT_EQ(ums__block_valid_mask(&b), bit(HOSTLOC) | bit(DEV1));
     /* writes make one copy exclusive */
     make(&b, S);
     ASSERT_EQ(ums__block_apply(&b, (ums__transition[]){args_for(S, UMS_EV_HOST_WRITE)}, dr, &nd), UMS_OK);
