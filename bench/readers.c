@@ -33,16 +33,17 @@
 
 #include "bench_common.h"
 #include "bench_uffd.h"
+#include "sys.h" /* ums__copy_bulk: the library's own bulk copy, compiled in as a second baseline */
 
 /* ---------------------------------------------------------------- model */
 
-enum { PH_H2H, PH_H2S, PH_S2H, PH_IDLE, PH_MEMCPY, PH_COUNT, PH_PAUSE = 14, PH_STOP = 15 };
+enum { PH_H2H, PH_H2S, PH_S2H, PH_IDLE, PH_MEMCPY, PH_BULK, PH_COUNT, PH_PAUSE = 14, PH_STOP = 15 };
 enum { PAT_RANDOM, PAT_CHASE, PAT_COUNT };
 #define PAT_PROBE 2u /* diagnosis: mincore() of the migrating block, no access */
 enum { PR_READABLE, PR_BLOCKING, PR_COUNT };
 #define NMIG 3 /* migration phases of a pass: h2h, h2s, s2h */
 
-static const char *const ph_name[PH_COUNT] = {"host->host", "host->sim", "sim->host", "idle", "memcpy"};
+static const char *const ph_name[PH_COUNT] = {"host->host", "host->sim", "sim->host", "idle", "memcpy", "bulk copy"};
 static const char *const pat_name[PAT_COUNT] = {"random", "chasing"};
 static const char *const pr_name[PR_COUNT] = {"readable", "blocking"};
 
@@ -553,19 +554,24 @@ static void run_idle(bench_rt *b, unsigned pat, double dur_s, phase_stats *S) {
     atomic_store(&g_target[PH_IDLE], NULL);
 }
 
-/* memcpy of the same bytes, block by block, into pre-faulted memory, with the
- * random reader and the writer running as during the migration. */
-static void run_memcpy(bench_rt *b, char *dst, phase_stats *S) {
-    phase_begin(S, PH_MEMCPY, b->base, NULL);
-    publish(win_make(PH_MEMCPY, PAT_RANDOM, 0, g_n, NONE));
+/* A copy of the same bytes, block by block, into pre-faulted memory, with the
+ * random reader and the writer running as during the migration: memcpy (the
+ * issue's baseline), or the library's streaming bulk copy (ums__copy_bulk),
+ * which shows what the protocol itself costs beside the copy it makes. */
+static void memcpy_fn(void *dst, const void *src, size_t len) { memcpy(dst, src, len); }
+
+static void run_memcpy(bench_rt *b, char *dst, phase_stats *S, void (*copy)(void *, const void *, size_t)) {
+    unsigned ph = copy == ums__copy_bulk ? PH_BULK : PH_MEMCPY;
+    phase_begin(S, ph, b->base, NULL);
+    publish(win_make(ph, PAT_RANDOM, 0, g_n, NONE));
     uint64_t t0 = bench_ticks();
-    for (uint32_t i = 0; i < g_n; i++) memcpy(dst + (size_t)i * g_bs, b->base + (size_t)i * g_bs, g_bs);
+    for (uint32_t i = 0; i < g_n; i++) copy(dst + (size_t)i * g_bs, b->base + (size_t)i * g_bs, g_bs);
     uint64_t t1 = bench_ticks();
     phase_end(S, NULL);
     S->t0 = t0;
     S->t1 = t1;
     pause_and_sync();
-    atomic_store(&g_target[PH_MEMCPY], NULL);
+    atomic_store(&g_target[ph], NULL);
 }
 
 /* Diagnosis 1: migrate `np` blocks node0 -> simnode0 and back while the
@@ -769,7 +775,7 @@ typedef struct rep_result {
     double readable_waits_lit, blocking_waits_lit, idle_slow_lit, wait_ratio_lit;
     double readable_wait_max, blocking_wait_max, readable_preempted, idle_preempted;
     double readable_p999, idle_p999, blocking_p999, readable_max, blocking_max;
-    double gbps, memcpy_gbps, tput_ratio;
+    double gbps, memcpy_gbps, tput_ratio, stream_gbps, tput_ratio_stream;
     double s2h_readable_waits, s2h_blocking_waits, s2h_readable_faults;
     double readable_raw, blocking_raw;
     /* total time the reader spent in waits (ms, before noise removal) and its ratio */
@@ -794,13 +800,13 @@ static void print_phase(int rep, const char *proto, const char *pat, unsigned ph
     const bench_hist *h = &S->h;
     double s = phase_s(S);
     printf("rep %d %-8s %-7s %-10s %6.3f s", rep, proto, pat, ph_name[ph], s);
-    if (ph < NMIG || ph == PH_MEMCPY) printf(" %5.2f GB/s", (double)bytes / s / 1e9);
+    if (ph < NMIG || ph == PH_MEMCPY || ph == PH_BULK) printf(" %5.2f GB/s", (double)bytes / s / 1e9);
     printf(" | reads %8llu p50 %5.2f p99 %5.2f p99.9 %7.2f max %9.1f us | >50us %5llu: slept %5llu (max %.1f us) "
            "preempted %5llu",
            (unsigned long long)h->n, bh_quantile_us(h, 0.5), bh_quantile_us(h, 0.99), bh_quantile_us(h, 0.999),
            bench_ticks_to_us(h->max), (unsigned long long)S->slow, (unsigned long long)S->slept,
            bench_ticks_to_us(S->slept_max), (unsigned long long)S->preempted);
-    if (ph != PH_MEMCPY)
+    if (ph != PH_MEMCPY && ph != PH_BULK)
         printf(" | read faults %llu (waited %llu) fetches %llu", (unsigned long long)CTR(S, read_faults),
                (unsigned long long)CTR(S, reader_waits), (unsigned long long)CTR(S, fetches));
     printf(" | writes %llu max %.1f us >50us %llu", (unsigned long long)S->wh.n, bench_ticks_to_us(S->wh.max),
@@ -1066,15 +1072,15 @@ int main(int argc, char **argv) {
     /* stats[rep][proto][pattern][phase], idle[rep][pattern], memcpy[rep] */
     phase_stats(*S)[PR_COUNT][PAT_COUNT][PH_COUNT] = calloc((size_t)reps, sizeof *S);
     phase_stats(*I)[PAT_COUNT] = calloc((size_t)reps, sizeof *I);
-    phase_stats(*M)[2] = calloc((size_t)reps, sizeof *M); /* memcpy right before and right after */
+    /* memcpy right before and right after, then the bulk copy right before and right after */
+    phase_stats(*M)[4] = calloc((size_t)reps, sizeof *M);
     if (!S || !I || !M) return 1;
     for (int r = 0; r < reps; r++) {
         for (unsigned pr = 0; pr < PR_COUNT; pr++)
             for (unsigned pat = 0; pat < PAT_COUNT; pat++)
                 for (unsigned ph = 0; ph < NMIG; ph++) stats_alloc(&S[r][pr][pat][ph]);
         for (unsigned pat = 0; pat < PAT_COUNT; pat++) stats_alloc(&I[r][pat]);
-        stats_alloc(&M[r][0]);
-        stats_alloc(&M[r][1]);
+        for (unsigned k = 0; k < 4; k++) stats_alloc(&M[r][k]);
     }
 
     publish(win_make(PH_PAUSE, 0, 0, 0, NONE));
@@ -1092,9 +1098,11 @@ int main(int argc, char **argv) {
                 unsigned pr = (first + k) % PR_COUNT;
                 /* the memcpy baseline right before and right after the timed host->host pass */
                 bool timed = pr == PR_READABLE && pat == PAT_RANDOM;
-                if (timed) run_memcpy(&R[pr], mdst, &M[r][0]);
+                if (timed) run_memcpy(&R[pr], mdst, &M[r][0], memcpy_fn);
+                if (timed) run_memcpy(&R[pr], mdst, &M[r][2], ums__copy_bulk);
                 run_pass(&R[pr], pat, S[r][pr][pat]);
-                if (timed) run_memcpy(&R[pr], mdst, &M[r][1]);
+                if (timed) run_memcpy(&R[pr], mdst, &M[r][3], ums__copy_bulk);
+                if (timed) run_memcpy(&R[pr], mdst, &M[r][1], memcpy_fn);
             }
             run_idle(&R[PR_READABLE], pat, phase_s(&S[r][PR_READABLE][pat][PH_H2H]) + phase_s(&S[r][PR_READABLE][pat][PH_H2S]),
                      &I[r][pat]);
@@ -1107,6 +1115,8 @@ int main(int argc, char **argv) {
         for (unsigned pat = 0; pat < PAT_COUNT; pat++) print_phase(r + 1, "-", pat_name[pat], PH_IDLE, &I[r][pat], size);
         print_phase(r + 1, "-", "random", PH_MEMCPY, &M[r][0], size);
         print_phase(r + 1, "-", "random", PH_MEMCPY, &M[r][1], size);
+        print_phase(r + 1, "-", "random", PH_BULK, &M[r][2], size);
+        print_phase(r + 1, "-", "random", PH_BULK, &M[r][3], size);
 
         /* this repetition's headline: host->host and host->sim, both patterns */
         rep_result *x = &res[r];
@@ -1166,6 +1176,8 @@ int main(int argc, char **argv) {
         x->gbps = (double)size / phase_s(&S[r][PR_READABLE][PAT_RANDOM][PH_H2H]) / 1e9;
         x->memcpy_gbps = (double)size / ((phase_s(&M[r][0]) + phase_s(&M[r][1])) / 2) / 1e9;
         x->tput_ratio = x->gbps / x->memcpy_gbps;
+        x->stream_gbps = (double)size / ((phase_s(&M[r][2]) + phase_s(&M[r][3])) / 2) / 1e9;
+        x->tput_ratio_stream = x->gbps / x->stream_gbps;
         printf("rep %d headline: reader waits (slept, >50us) readable %.0f (before noise %.0f) blocking %.0f (%.0f) "
                "idle %.0f -> ratio %.1f | every access >50us: readable %.0f blocking %.0f idle %.0f -> ratio %.1f | "
                "readable read faults %.0f | p99.9 readable %.2f blocking %.2f idle %.2f us | max readable %.1f "
@@ -1265,6 +1277,8 @@ int main(int argc, char **argv) {
     m.gbps = MED(gbps);
     m.memcpy_gbps = MED(memcpy_gbps);
     m.tput_ratio = MED(tput_ratio);
+    m.stream_gbps = MED(stream_gbps);
+    m.tput_ratio_stream = MED(tput_ratio_stream);
     m.s2h_readable_waits = MED(s2h_readable_waits);
     m.s2h_blocking_waits = MED(s2h_blocking_waits);
     m.s2h_readable_faults = MED(s2h_readable_faults);
@@ -1350,13 +1364,16 @@ int main(int argc, char **argv) {
     double block_us = bench_median(blk, (size_t)reps);
     free(blk);
     printf("host->host per block in the measured passes (readable, random reader): %.1f us (median over "
-           "repetitions); memcpy of a block in the memcpy window: %.1f us\n",
-           block_us, (double)g_bs / (m.memcpy_gbps * 1e9) * 1e6);
+           "repetitions); memcpy of a block in the memcpy window: %.1f us; the library's bulk copy of a block: "
+           "%.1f us (throughput against it: %.2f)\n",
+           block_us, (double)g_bs / (m.memcpy_gbps * 1e9) * 1e6, (double)g_bs / (m.stream_gbps * 1e9) * 1e6,
+           m.tput_ratio_stream);
     printf("{\"bench\":\"readers\",\"size_mib\":%zu,\"reps\":%d,\"block_kib\":%zu,\"fault_mode\":\"%s\","
            "\"readable_reader_waits\":%.0f,\"blocking_reader_waits\":%.0f,\"idle_slow_accesses\":%.0f,"
            "\"wait_ratio\":%.1f,\"readable_reader_faults\":%.0f,\"readable_p999_us\":%.2f,\"idle_p999_us\":%.2f,"
            "\"blocking_p999_us\":%.2f,\"readable_stall_max_us\":%.1f,\"blocking_stall_max_us\":%.1f,"
            "\"throughput_gbps\":%.2f,\"memcpy_gbps\":%.2f,\"throughput_ratio\":%.2f,"
+           "\"bulk_copy_gbps\":%.2f,\"throughput_ratio_vs_bulk_copy\":%.2f,"
            "\"s2h_readable_reader_waits\":%.0f,\"s2h_blocking_reader_waits\":%.0f,\"s2h_readable_reader_faults\":%.0f,"
            "\"readable_wait_max_us\":%.1f,\"blocking_wait_max_us\":%.1f,"
            "\"readable_slow_accesses\":%.0f,\"blocking_slow_accesses\":%.0f,\"idle_slow_accesses_all\":%.0f,"
@@ -1371,7 +1388,7 @@ int main(int argc, char **argv) {
            size_mib, reps, g_bs >> 10, ums_fault_mode_name(ums_runtime_fault_mode(R[PR_READABLE].rt)),
            m.readable_waits, m.blocking_waits, m.idle_slow, m.wait_ratio, m.readable_faults, m.readable_p999,
            m.idle_p999, m.blocking_p999, m.readable_max, m.blocking_max, m.gbps, m.memcpy_gbps, m.tput_ratio,
-           m.s2h_readable_waits, m.s2h_blocking_waits, m.s2h_readable_faults, m.readable_wait_max, m.blocking_wait_max,
+           m.stream_gbps, m.tput_ratio_stream, m.s2h_readable_waits, m.s2h_blocking_waits, m.s2h_readable_faults, m.readable_wait_max, m.blocking_wait_max,
            m.readable_waits_lit, m.blocking_waits_lit, m.idle_slow_lit, m.wait_ratio_lit, m.readable_preempted,
            m.idle_preempted, block_us, pr_r.hole_us, pr_r.with_hole,
            pr_b.hole_us, pr_r.total, bd[BV_LIB].us[BD_ALLOC], bd[BV_LIB].us[BD_WP], bd[BV_LIB].us[BD_COPY], bd[BV_LIB].us[BD_ZAP],
@@ -1386,8 +1403,7 @@ int main(int argc, char **argv) {
             for (unsigned pat = 0; pat < PAT_COUNT; pat++)
                 for (unsigned ph = 0; ph < NMIG; ph++) stats_free(&S[r][pr][pat][ph]);
         for (unsigned pat = 0; pat < PAT_COUNT; pat++) stats_free(&I[r][pat]);
-        stats_free(&M[r][0]);
-        stats_free(&M[r][1]);
+        for (unsigned k = 0; k < 4; k++) stats_free(&M[r][k]);
     }
     stats_free(bdS);
     free(bdS), free(S), free(I), free(M), free(res), free(v), free(g_vec), free(g_probe);

@@ -362,7 +362,7 @@ static void txn_issue(ums__alloc *a, mig_txn *t) {
     if (t->tmp) {
         /* blocking protocol: save the block, then drop it: every access waits */
         UMS_MANAGED_READ_BEGIN();
-        memcpy(t->tmp, addr, bs);
+        ums__copy_bulk(t->tmp, addr, bs);
         UMS_MANAGED_READ_END();
         pthread_mutex_lock(&b->lock);
         ums_result r = release_host_pages(rt, b, addr);

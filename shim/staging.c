@@ -87,7 +87,7 @@ void ums__stage_discard(ums_runtime_t *rt, ums__stage *st) {
 
 ums_result ums__stage_copy_to(ums_runtime_t *rt, ums__stage *st, const void *src, size_t len) {
     if (!st->mem) { /* our own mapping */
-        memcpy(st->p, src, len);
+        ums__copy_bulk(st->p, src, len);
         return UMS_OK;
     }
     return ums__be_copy_to(rt, st->owner, st->mem, src, len);

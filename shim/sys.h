@@ -3,6 +3,7 @@
 #ifndef UMS_SYS_H
 #define UMS_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -60,5 +61,13 @@ void *ums__calloc(size_t n, size_t size);
  * UFFDIO_MOVE can move as a single page-table entry. NULL (errno set) on failure;
  * free with munmap(p, size). */
 void *ums__map_staging(size_t size);
+/* Copies from UMS_COPY_STREAM_MIN bytes on use streaming stores (shim/copy.c). */
+#define UMS_COPY_STREAM_MIN ((size_t)64 << 10)
+/* memcpy for a migration's bulk copies: from UMS_COPY_STREAM_MIN bytes on, with
+ * streaming (cache-bypassing) stores where the CPU has them; the bytes are
+ * visible to other threads when it returns. */
+void ums__copy_bulk(void *dst, const void *src, size_t len);
+/* Whether ums__copy_bulk has a streaming path in this build. */
+bool ums__copy_bulk_streams(void);
 
 #endif

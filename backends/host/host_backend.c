@@ -1,7 +1,7 @@
 /* The "host" backend: one location per host NUMA node that hwloc finds.
  * Its memory is staging for the core: anonymous pages bound to the node and
  * faulted in up front, which the core copies into and then installs over a
- * managed block. Copies are plain memcpy. */
+ * managed block. Copies are ums__copy_bulk (streaming stores, shim/copy.c). */
 #include <errno.h>
 #include <hwloc.h>
 #include <stdio.h>
@@ -142,7 +142,7 @@ static ums_result host_copy_to(void *backend, ums_devmem *dst, size_t off, const
                                ums_fence **fence) {
     (void)backend;
     if (off > dst->len || len > dst->len - off) return UMS_ERR_OUT_OF_RANGE;
-    memcpy((char *)dst->p + off, src, len);
+    ums__copy_bulk((char *)dst->p + off, src, len);
     if (fence) *fence = NULL;
     return UMS_OK;
 }
@@ -151,7 +151,7 @@ static ums_result host_copy_from(void *backend, void *dst, ums_devmem *src, size
                                  ums_fence **fence) {
     (void)backend;
     if (off > src->len || len > src->len - off) return UMS_ERR_OUT_OF_RANGE;
-    memcpy(dst, (char *)src->p + off, len);
+    ums__copy_bulk(dst, (char *)src->p + off, len);
     if (fence) *fence = NULL;
     return UMS_OK;
 }
@@ -161,7 +161,7 @@ static ums_result host_copy_peer(void *backend, ums_devmem *dst, size_t doff, um
     (void)backend;
     if (doff > dst->len || len > dst->len - doff || soff > src->len || len > src->len - soff)
         return UMS_ERR_OUT_OF_RANGE;
-    memcpy((char *)dst->p + doff, (char *)src->p + soff, len);
+    ums__copy_bulk((char *)dst->p + doff, (char *)src->p + soff, len);
     if (fence) *fence = NULL;
     return UMS_OK;
 }

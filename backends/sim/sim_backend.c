@@ -173,7 +173,7 @@ static void sim_mem_free(void *backend, ums_devmem *m) {
     free(m);
 }
 
-/* Emulate the link: latency plus len/bandwidth, minus the time memcpy took. */
+/* Emulate the link: latency plus len/bandwidth, minus the time the copy took. */
 static void emulate(const sim_state *s, size_t len, uint64_t t0) {
     uint64_t want = s->latency_ns + (s->bandwidth ? (uint64_t)((double)len * 1e9 / (double)s->bandwidth) : 0);
     uint64_t spent = ums__now_ns() - t0;
@@ -188,7 +188,7 @@ static ums_result sim_copy_to(void *backend, ums_devmem *dst, size_t off, const 
                               ums_fence **fence) {
     if (off > dst->len || len > dst->len - off) return UMS_ERR_OUT_OF_RANGE;
     uint64_t t0 = ums__now_ns();
-    memcpy((char *)dst->p + off, src, len);
+    ums__copy_bulk((char *)dst->p + off, src, len);
     emulate(backend, len, t0);
     if (fence) *fence = NULL;
     return UMS_OK;
@@ -198,7 +198,7 @@ static ums_result sim_copy_from(void *backend, void *dst, ums_devmem *src, size_
                                 ums_fence **fence) {
     if (off > src->len || len > src->len - off) return UMS_ERR_OUT_OF_RANGE;
     uint64_t t0 = ums__now_ns();
-    memcpy(dst, (char *)src->p + off, len);
+    ums__copy_bulk(dst, (char *)src->p + off, len);
     emulate(backend, len, t0);
     if (fence) *fence = NULL;
     return UMS_OK;
@@ -209,7 +209,7 @@ static ums_result sim_copy_peer(void *backend, ums_devmem *dst, size_t doff, ums
     if (doff > dst->len || len > dst->len - doff || soff > src->len || len > src->len - soff)
         return UMS_ERR_OUT_OF_RANGE;
     uint64_t t0 = ums__now_ns();
-    memcpy((char *)dst->p + doff, (char *)src->p + soff, len);
+    ums__copy_bulk((char *)dst->p + doff, (char *)src->p + soff, len);
     emulate(backend, len, t0);
     if (fence) *fence = NULL;
     return UMS_OK;
