@@ -74,6 +74,12 @@ UMS_API ums_result ums_runtime_config_from_env(ums_runtime_config *cfg) {
         if (i < 0) bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_MIGRATE_WRITE='%s': expected wait or abort", v);
         else cfg->migrate_write = (ums_migrate_write)i;
     }
+    if ((v = getenv("UMS_RO_INSTALL")) && *v) {
+        static const char *const n[] = {"move", "copy"};
+        int i = pick(v, n, 2);
+        if (i < 0) bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_RO_INSTALL='%s': expected move or copy", v);
+        else cfg->read_only_install = (ums_ro_install)i;
+    }
     if ((v = getenv("UMS_BLOCK_SIZE")) && *v) {
         size_t sz;
         if (ums__parse_size(v, &sz) != UMS_OK || sz == 0)

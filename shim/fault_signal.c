@@ -20,8 +20,10 @@
 #include "internal.h"
 
 /* The SIGSEGV handler is process-wide state by nature. Installed by the first
- * signal-mode runtime and kept (with the previous handler saved for chaining)
- * until the last one stops; `sig_users` counts them under `sig_lock`. */
+ * runtime that needs it (every signal-mode runtime; a uffd-mode runtime whose
+ * read-only installs move pages in) and kept, with the previous handler saved
+ * for chaining, until the last one stops; `sig_users` counts them under
+ * `sig_lock`. */
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned sig_users;
 static struct sigaction prev_segv, prev_bus;
@@ -65,10 +67,36 @@ static uint64_t now_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+void ums__ro_window_wake(ums__block *b) { futex_wake_all(&b->ro_window); }
+
+/* uffd mode: SIGSEGV on managed memory only comes from a write to a block that
+ * a read-only install is putting in place (its range is read-only for those
+ * microseconds). The writer waits for the install, then retries and takes an
+ * ordinary write-protect fault. A fault seen just after the window closed is
+ * retried a few times; one that persists is not ours and is passed on. */
+static __thread unsigned segv_retries __attribute__((tls_model("initial-exec")));
+
+static bool uffd_window_fault(ums__alloc *a, void *addr) {
+    ums__block *b = &a->blocks[ums__block_index(a, addr)];
+    if (atomic_load(&b->ro_window)) {
+        while (atomic_load(&b->ro_window)) futex_wait(&b->ro_window, 1, 20 * 1000000L);
+        segv_retries = 0;
+        return true;
+    }
+    if (++segv_retries < 8) return true;
+    segv_retries = 0;
+    return false;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ucv) {
     int saved = errno;
     ums__alloc *a = ums__registry_lookup(si->si_addr);
-    if (!a || a->rt->fault_mode != UMS_FAULT_SIGNAL || (char *)si->si_addr >= a->base + a->map_size) {
+    bool managed = a && (char *)si->si_addr < a->base + a->map_size;
+    if (managed && a->rt->fault_mode == UMS_FAULT_UFFD && sig == SIGSEGV && uffd_window_fault(a, si->si_addr)) {
+        errno = saved;
+        return;
+    }
+    if (!managed || a->rt->fault_mode != UMS_FAULT_SIGNAL) {
         chain(sig == SIGSEGV ? &prev_segv : &prev_bus, sig, si, ucv);
         errno = saved;
         return;
@@ -216,6 +244,12 @@ static ums_result sig_start(ums_runtime_t *rt) {
         return ums__fail(fn, "core", UMS_ERR_SYSTEM, e, "starting the fault thread: %s", strerror(e));
     }
     rt->fault_thread_started = true;
+    ums__segv_acquire();
+    rt->segv_held = true;
+    return UMS_OK;
+}
+
+void ums__segv_acquire(void) {
     pthread_mutex_lock(&sig_lock);
     if (sig_users++ == 0) {
         struct sigaction sa;
@@ -227,7 +261,15 @@ static ums_result sig_start(ums_runtime_t *rt) {
         sigaction(SIGBUS, &sa, &prev_bus);
     }
     pthread_mutex_unlock(&sig_lock);
-    return UMS_OK;
+}
+
+void ums__segv_release(void) {
+    pthread_mutex_lock(&sig_lock);
+    if (--sig_users == 0) {
+        sigaction(SIGSEGV, &prev_segv, NULL);
+        sigaction(SIGBUS, &prev_bus, NULL);
+    }
+    pthread_mutex_unlock(&sig_lock);
 }
 
 static void sig_stop(ums_runtime_t *rt) {
@@ -236,13 +278,9 @@ static void sig_stop(ums_runtime_t *rt) {
         if (write(rt->stop_fd[1], &c, 1) != 1) { /* empty non-blocking pipe: cannot fail */ }
         pthread_join(rt->fault_thread, NULL);
         rt->fault_thread_started = false;
-        pthread_mutex_lock(&sig_lock);
-        if (--sig_users == 0) {
-            sigaction(SIGSEGV, &prev_segv, NULL);
-            sigaction(SIGBUS, &prev_bus, NULL);
-        }
-        pthread_mutex_unlock(&sig_lock);
     }
+    if (rt->segv_held) ums__segv_release();
+    rt->segv_held = false;
     for (int i = 0; i < 2; i++) {
         if (rt->sig_pipe[i] >= 0) close(rt->sig_pipe[i]);
         if (rt->stop_fd[i] >= 0) close(rt->stop_fd[i]);

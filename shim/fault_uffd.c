@@ -172,13 +172,22 @@ static ums_result uffd_copy(ums_runtime_t *rt, char *addr, const char *src, size
     return UMS_OK;
 }
 
+static ums_result install_ro_move(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool *consumed);
+
 /* Install staged data over a block: the block's pages are dropped, then the
  * staged pages are moved in (UFFDIO_MOVE, no copy) or copied in (UFFDIO_COPY).
+ * Read-only, they are moved in by install_ro_move where the runtime allows it
+ * (UFFDIO_MOVE would make them writable, and UFFDIO_COPY copies).
  * Nobody is woken here: the caller records the new state first, then wakes the
  * threads that faulted on the range (fops->wake). */
 static ums_result uffd_install(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only,
                                bool *consumed) {
     *consumed = false;
+    if (read_only && rt->ro_move) {
+        ums_result r = install_ro_move(rt, addr, staging, len, consumed);
+        if (r == UMS_OK || *consumed) return r;
+        /* nothing changed: install by a copy instead */
+    }
     ums_result r = uffd_zap(rt, addr, len);
     if (r != UMS_OK) return r;
     size_t done = 0;
@@ -235,7 +244,7 @@ static ums_result uffd_evict(ums_runtime_t *rt, char *addr, void *spare, size_t 
 /* After a failed mremap: the kernel checks what can fail before it unmaps the
  * destination, but should the block's range be gone anyway, map it again and
  * put the staged copy (identical: writers are held) in. */
-static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *staging, size_t len) {
+static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool read_only) {
     unsigned char vec[512];
     bool mapped = true;
     for (size_t off = 0; off < len && mapped; off += sizeof vec * rt->page_size) {
@@ -250,7 +259,7 @@ static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *stagi
                          strerror(errno));
     madvise(addr, len, MADV_DONTFORK);
     ums_result r = uffd_register(rt, addr, len);
-    if (r == UMS_OK) r = uffd_copy(rt, addr, staging, len, false);
+    if (r == UMS_OK) r = uffd_copy(rt, addr, staging, len, read_only);
     return r;
 }
 
@@ -269,7 +278,7 @@ static ums_result uffd_replace(ums_runtime_t *rt, char *addr, void *staging, siz
     void *p = ums__sys_mremap(staging, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, addr);
     if (p == MAP_FAILED) {
         int e = errno;
-        ums_result r = restore_if_unmapped(rt, addr, staging, len);
+        ums_result r = restore_if_unmapped(rt, addr, staging, len, false);
         if (r != UMS_OK) return r;
         return ums__fail("replace", "core", e == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, e, "mremap: %s",
                          strerror(e));
@@ -288,6 +297,72 @@ static ums_result uffd_replace(ums_runtime_t *rt, char *addr, void *staging, siz
     if (r != UMS_OK)
         ums__log(rt, UMS_LOG_ERROR, "registering block %p again after a replace failed: %s", (void *)addr,
                  ums_last_error()->message);
+    return r;
+}
+
+/* Retry a step that must not be given up once the staged pages are in the block
+ * (the only copy of those bytes): ENOMEM from a mapping change is transient. */
+static ums_result retry_step(ums_runtime_t *rt, char *addr, size_t len, ums_result (*step)(ums_runtime_t *, char *, size_t)) {
+    ums_result r = UMS_OK;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        r = step(rt, addr, len);
+        if (r == UMS_OK) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return r;
+}
+
+static ums_result step_register(ums_runtime_t *rt, char *addr, size_t len) { return uffd_register(rt, addr, len); }
+static ums_result step_protect(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, true); }
+static ums_result step_writable(ums_runtime_t *rt, char *addr, size_t len) {
+    (void)rt;
+    if (ums__sys_mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
+        return ums__fail("install", "core", errno == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, errno,
+                         "mprotect: %s", strerror(errno));
+    return UMS_OK;
+}
+
+/* A read-only install that moves the staged pages in instead of copying them.
+ * The staging range is made read-only and one mremap puts it over the block
+ * (hole-free, as uffd_replace); the block is registered again, write-protected,
+ * and only then made writable as a mapping, so its pages stay write-protected
+ * for userfaultfd. Until then the block is a read-only mapping: readers read
+ * it, a writer gets SIGSEGV and waits in the handler on b->ro_window (the
+ * runtime holds the SIGSEGV handler for this), then retries and takes the
+ * write-protect fault as on any SHARED block. A kernel-mode write in those
+ * microseconds gets EFAULT. Returns UMS_ERR_NOT_SUPPORTED, nothing changed, when
+ * the block cannot take this path; once the pages are in (*consumed) it does
+ * not give up. */
+static ums_result install_ro_move(ums_runtime_t *rt, char *addr, void *staging, size_t len, bool *consumed) {
+    ums__alloc *a = ums__registry_lookup(addr);
+    if (!a || addr < a->base || addr + len > a->base + a->map_size) return UMS_ERR_NOT_SUPPORTED;
+    ums__block *b = &a->blocks[ums__block_index(a, addr)];
+    if (ums__sys_mprotect(staging, len, PROT_READ) != 0) return UMS_ERR_NOT_SUPPORTED;
+    atomic_store(&b->ro_window, 1);
+    void *p = ums__sys_mremap(staging, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, addr);
+    ums_result r = UMS_OK;
+    if (p == MAP_FAILED) {
+        int e = errno;
+        mprotect(staging, len, PROT_READ | PROT_WRITE);
+        r = restore_if_unmapped(rt, addr, staging, len, true);
+        if (r == UMS_OK) r = UMS_ERR_NOT_SUPPORTED; /* the block is as it was: copy instead */
+        else ums__log(rt, UMS_LOG_ERROR, "mremap of a read-only install: %s", strerror(e));
+    } else {
+        *consumed = true;
+        mprotect(staging, len, PROT_READ | PROT_WRITE); /* the emptied range, for reuse */
+        r = retry_step(rt, addr, len, step_register);
+        if (r == UMS_OK) r = retry_step(rt, addr, len, step_protect);
+        /* writable as a mapping even if the steps before failed: writers must not
+         * be held forever (they then write a block the state says is shared, which
+         * the error log reports) */
+        ums_result rw = retry_step(rt, addr, len, step_writable);
+        if (r == UMS_OK) r = rw;
+        if (r != UMS_OK)
+            ums__log(rt, UMS_LOG_ERROR, "read-only install of block %p: %s", (void *)addr, ums_last_error()->message);
+    }
+    atomic_store(&b->ro_window, 0);
+    ums__ro_window_wake(b);
     return r;
 }
 
@@ -359,6 +434,7 @@ static bool replace_allowed(const ums_runtime_t *rt) {
 
 static ums_result uffd_start(ums_runtime_t *rt) {
     rt->replace_ok = replace_allowed(rt);
+    rt->ro_move = rt->replace_ok && rt->cfg.read_only_install == UMS_RO_INSTALL_MOVE;
     rt->thp = rt->uffd_move && rt->block_size % HUGE_SIZE == 0 && thp_available();
     if (ums__sys_pipe(rt->stop_fd) != 0)
         return ums__fail("ums_runtime_create", "core", UMS_ERR_SYSTEM, errno, "pipe: %s", strerror(errno));
@@ -370,6 +446,10 @@ static ums_result uffd_start(ums_runtime_t *rt) {
         return ums__fail("ums_runtime_create", "core", UMS_ERR_SYSTEM, e, "starting the fault thread: %s", strerror(e));
     }
     rt->fault_thread_started = true;
+    if (rt->ro_move) {
+        ums__segv_acquire();
+        rt->segv_held = true;
+    }
     return UMS_OK;
 }
 
@@ -380,6 +460,8 @@ static void uffd_stop(ums_runtime_t *rt) {
         pthread_join(rt->fault_thread, NULL);
         rt->fault_thread_started = false;
     }
+    if (rt->segv_held) ums__segv_release();
+    rt->segv_held = false;
     if (rt->stop_fd[0] >= 0) close(rt->stop_fd[0]);
     if (rt->stop_fd[1] >= 0) close(rt->stop_fd[1]);
     rt->stop_fd[0] = rt->stop_fd[1] = -1;

@@ -67,6 +67,8 @@ typedef struct ums__block {
     _Atomic uint32_t state;       /* ums_block_state; read lock-free by the signal handler */
     _Atomic uint32_t gen;         /* bumped (and futex-woken) on every state change */
     _Atomic uint32_t write_abort; /* a writer asked the current migration to abort */
+    _Atomic uint32_t ro_window;   /* uffd mode: a read-only install without a copy is putting the
+                                     block in place, writers get SIGSEGV and wait on this futex */
     bool populated;               /* every host page of the block is mapped */
     bool host_valid;              /* the managed pages hold a valid copy */
     ums_location_t host_loc;      /* node of the host copy */
@@ -127,6 +129,14 @@ typedef struct ums__fault_ops {
 
 extern const ums__fault_ops ums__fault_uffd_ops;
 extern const ums__fault_ops ums__fault_signal_ops;
+/* The process's SIGSEGV/SIGBUS handler (shim/fault_signal.c): installed by the
+ * first holder, the application's previous one restored when the last lets go.
+ * Signal mode resolves its faults there; uffd mode holds it for the writers
+ * that touch a block during a read-only install without a copy (ro_window). */
+void ums__segv_acquire(void);
+void ums__segv_release(void);
+/* Wake the threads waiting in the SIGSEGV handler for b->ro_window to close. */
+void ums__ro_window_wake(ums__block *b);
 
 /* Probe userfaultfd: fills rt->uffd*, returns UMS_OK if usable. */
 ums_result ums__uffd_probe(ums_runtime_t *rt);
@@ -173,6 +183,8 @@ struct ums_runtime {
     bool uffd_wp, uffd_move, uffd_kernel_faults;
     bool replace_ok; /* fops->replace may be used (uffd mode: replace_allowed) */
     bool thp;        /* blocks are populated with huge pages (uffd mode: populate_huge) */
+    bool ro_move;    /* read-only installs move the staged pages in (uffd mode: install_ro_move) */
+    bool segv_held;  /* this runtime holds the process's SIGSEGV handler (ums__segv_acquire) */
     /* signal mode */
     int sig_pipe[2];
     /* fault service thread */

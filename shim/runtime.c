@@ -77,7 +77,8 @@ static ums_result ums_runtime_create_impl(const ums_runtime_config *cfg, ums_run
         if (r != UMS_OK) return r;
     }
     if ((unsigned)c.fault_mode > UMS_FAULT_SIGNAL || (unsigned)c.protocol > UMS_PROTOCOL_BLOCKING ||
-        (unsigned)c.migrate_write > UMS_MIGRATE_WRITE_ABORT || (unsigned)c.log_level > UMS_LOG_DEBUG)
+        (unsigned)c.migrate_write > UMS_MIGRATE_WRITE_ABORT || (unsigned)c.log_level > UMS_LOG_DEBUG ||
+        (unsigned)c.read_only_install > UMS_RO_INSTALL_COPY)
         return ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "configuration has an out-of-range enum value");
     if (c.workers > 8) return ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "workers %u: at most 8", c.workers);
 
@@ -210,7 +211,8 @@ static ums_result ums_runtime_features_get_impl(ums_runtime_t *rt, ums_runtime_f
                                   .numa_nodes = nodes,
                                   .fault_mode_reason = rt->fault_reason,
                                   .hole_free_replace = rt->fault_mode == UMS_FAULT_SIGNAL || rt->replace_ok,
-                                  .huge_pages = rt->thp};
+                                  .huge_pages = rt->thp,
+                                  .read_only_move = rt->fault_mode == UMS_FAULT_SIGNAL || rt->ro_move};
     return UMS_OK;
 }
 

@@ -14,6 +14,8 @@
  * - `UMS_SIM=count=N,capacity=S,bandwidth=B,latency=L,host_access=0|1`
  *   simulated devices (see docs/BACKENDS.md); unset means no sim devices
  * - `UMS_MIGRATE_WRITE=wait|abort` what a write to a migrating block does
+ * - `UMS_RO_INSTALL=move|copy` how a block is put in place read-only (uffd mode)
+ * - `UMS_STAGING_POOL=N[K|M|G]` staging memory kept per host node
  * - `UMS_LOG=error|warn|info|debug` log to stderr (default: silent)
  * - `UMS_BACKENDS=path.so[:path.so]` extra backend plug-ins to load
  * - `UMS_OPENCL=0|1` enumerate OpenCL devices as locations (default 1)
@@ -55,6 +57,20 @@ typedef enum ums_migrate_write {
     UMS_MIGRATE_WRITE_ABORT = 1 /**< the write cancels that block's migration; the source stays */
 } ums_migrate_write;
 
+/** How userfaultfd mode puts a block's host copy in place read-only (a fetch of a
+ *  READ_MOSTLY block, a replica): ::ums_runtime_config.read_only_install. */
+typedef enum ums_ro_install {
+    /** Move the staged pages in (one mremap, no copy) where blocks are a multiple
+     *  of 2 MiB, else copy. For the microseconds the block takes to be
+     *  write-protected again it is a read-only mapping: a CPU writer waits in the
+     *  library's SIGSEGV handler (chained to the application's), and a write by
+     *  the kernel on the program's behalf (read(2) into the block) gets EFAULT. */
+    UMS_RO_INSTALL_MOVE = 0,
+    /** Copy the staged pages in (UFFDIO_COPY with write protection): no window,
+     *  no SIGSEGV handler, one more copy of the block. */
+    UMS_RO_INSTALL_COPY = 1
+} ums_ro_install;
+
 /** Log levels for `UMS_LOG` and ::ums_runtime_config.log_level. */
 typedef enum ums_log_level {
     UMS_LOG_OFF = 0,
@@ -82,6 +98,9 @@ typedef struct ums_runtime_config {
      *  Pages a migration takes off a node wait here for the next migration onto
      *  it, which then needs no fresh zero-filled pages. */
     size_t staging_pool;
+    /** How a block is put in place read-only in userfaultfd mode (`UMS_RO_INSTALL`),
+     *  default ::UMS_RO_INSTALL_MOVE. */
+    ums_ro_install read_only_install;
 } ums_runtime_config;
 
 /**
@@ -145,6 +164,8 @@ typedef struct ums_runtime_features {
     int hole_free_replace; /**< host-to-host commits replace a block's pages with no moment
                                 without them (one mremap; see docs/DESIGN.md) */
     int huge_pages;        /**< blocks are populated with 2 MiB transparent huge pages */
+    int read_only_move;    /**< read-only installs move the staged pages in rather than copy
+                                them (::ums_ro_install; always so in signal mode) */
 } ums_runtime_features;
 
 /**
