@@ -424,6 +424,9 @@ static int show_machine(req_cpus *rc) {
         j_bool("userfaultfd", f.uffd);
         j_bool("uffd_wp", f.uffd_wp);
         j_bool("uffd_move", f.uffd_move);
+        j_bool("hole_free_replace", f.hole_free_replace);
+        j_bool("huge_pages", f.huge_pages);
+        j_bool("read_only_move", f.read_only_move);
         j_int("numa_nodes", f.numa_nodes);
         j_close('}');
     } else {
@@ -433,6 +436,8 @@ static int show_machine(req_cpus *rc) {
                size_str(bsz, sizeof bsz, ums_runtime_block_size(rt)));
         printf("kernel features: userfaultfd %s, write-protect %s, UFFDIO_MOVE %s; %d NUMA node%s\n", yes(f.uffd),
                yes(f.uffd_wp), yes(f.uffd_move), f.numa_nodes, f.numa_nodes == 1 ? "" : "s");
+        printf("commits: hole-free host-to-host %s, huge-page blocks %s, read-only installs without a copy %s\n",
+               yes(f.hole_free_replace), yes(f.huge_pages), yes(f.read_only_move));
     }
 
     /* locations */

@@ -420,7 +420,7 @@ static void check_env(void) {
         {"UMS_BLOCK_SIZE", "99999999999999999999"}, {"UMS_BLOCK_SIZE", "99999999999G"},
         {"UMS_PROTOCOL", "x"},          {"UMS_LOG", "loud"},          {"UMS_MIGRATE_WRITE", "y"},
         {"UMS_OPENCL", "2"},            {"UMS_OPENCL", "yes"},         {"UMS_STAGING_POOL", "lots"},
-        {"UMS_STAGING_POOL", "-1M"},    {"UMS_STAGING_POOL", "64MB2"},
+        {"UMS_STAGING_POOL", "-1M"},    {"UMS_STAGING_POOL", "64MB2"}, {"UMS_RO_INSTALL", "mmap"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         saved_env s = env_save(bad[i].var);
@@ -440,6 +440,9 @@ static void check_env(void) {
             CHECK(cfg.protocol == defaults.protocol, "%s=%s: protocol %d", bad[i].var, bad[i].value, cfg.protocol);
         if (!strcmp(bad[i].var, "UMS_LOG"))
             CHECK(cfg.log_level == defaults.log_level, "%s=%s: log_level %d", bad[i].var, bad[i].value, cfg.log_level);
+        if (!strcmp(bad[i].var, "UMS_RO_INSTALL"))
+            CHECK(cfg.read_only_install == defaults.read_only_install, "%s=%s: read_only_install %d", bad[i].var,
+                  bad[i].value, cfg.read_only_install);
         if (!strcmp(bad[i].var, "UMS_MIGRATE_WRITE"))
             CHECK(cfg.migrate_write == defaults.migrate_write, "%s=%s: migrate_write %d", bad[i].var, bad[i].value,
                   cfg.migrate_write);
@@ -510,6 +513,8 @@ static void check_create(void) {
     expect_create_fails(__LINE__, "protocol 2", &c, UMS_ERR_CONFIG, NULL);
     c = base, c.migrate_write = (ums_migrate_write)2;
     expect_create_fails(__LINE__, "migrate_write 2", &c, UMS_ERR_CONFIG, NULL);
+    c = base, c.read_only_install = (ums_ro_install)2;
+    expect_create_fails(__LINE__, "read_only_install 2", &c, UMS_ERR_CONFIG, NULL);
     c = base, c.log_level = (ums_log_level)5;
     expect_create_fails(__LINE__, "log_level 5", &c, UMS_ERR_CONFIG, NULL);
     c = base, c.log_level = (ums_log_level)-1;

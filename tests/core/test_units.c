@@ -30,6 +30,7 @@ static void test_env(void) {
     setenv("UMS_PROTOCOL", "blocking", 1);
     setenv("UMS_BLOCK_SIZE", "64K", 1);
     setenv("UMS_MIGRATE_WRITE", "abort", 1);
+    setenv("UMS_RO_INSTALL", "copy", 1);
     setenv("UMS_LOG", "debug", 1);
     setenv("UMS_SIM", "count=3", 1);
     setenv("UMS_OPENCL", "0", 1);
@@ -38,6 +39,7 @@ static void test_env(void) {
     ASSERT_EQ(c.protocol, UMS_PROTOCOL_BLOCKING);
     ASSERT_EQ(c.block_size, 64 << 10);
     ASSERT_EQ(c.migrate_write, UMS_MIGRATE_WRITE_ABORT);
+    ASSERT_EQ(c.read_only_install, UMS_RO_INSTALL_COPY);
     ASSERT_EQ(c.log_level, UMS_LOG_DEBUG);
     ASSERT_STR_EQ(c.sim, "count=3");
     ASSERT_EQ(c.opencl, 0);
@@ -46,7 +48,8 @@ static void test_env(void) {
     ASSERT(strstr(ums_last_error()->message, "UMS_PROTOCOL") != NULL);
     ASSERT_EQ(c.protocol, UMS_PROTOCOL_READABLE); /* the bad field keeps its default */
     ASSERT_EQ(c.fault_mode, UMS_FAULT_SIGNAL);    /* the good ones are still read */
-    const char *vars[] = {"UMS_FAULT", "UMS_PROTOCOL", "UMS_BLOCK_SIZE", "UMS_MIGRATE_WRITE", "UMS_LOG", "UMS_SIM", "UMS_OPENCL"};
+    const char *vars[] = {"UMS_FAULT", "UMS_PROTOCOL", "UMS_BLOCK_SIZE", "UMS_MIGRATE_WRITE", "UMS_RO_INSTALL", "UMS_LOG", "UMS_SIM",
+                          "UMS_OPENCL"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
     ASSERT_OK(ums_runtime_config_from_env(&c));
     ums_runtime_config d;
