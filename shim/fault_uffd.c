@@ -263,6 +263,29 @@ static ums_result restore_if_unmapped(ums_runtime_t *rt, char *addr, void *stagi
     return r;
 }
 
+/* Retry a step that must not be given up once the staged pages are in the block
+ * (the only copy of those bytes): ENOMEM from a mapping change is transient. */
+static ums_result retry_step(ums_runtime_t *rt, char *addr, size_t len, ums_result (*step)(ums_runtime_t *, char *, size_t)) {
+    ums_result r = UMS_OK;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        r = step(rt, addr, len);
+        if (r == UMS_OK) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return r;
+}
+
+static ums_result step_register(ums_runtime_t *rt, char *addr, size_t len) { return uffd_register(rt, addr, len); }
+static ums_result step_protect(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, true); }
+static ums_result step_writable(ums_runtime_t *rt, char *addr, size_t len) {
+    (void)rt;
+    if (ums__sys_mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
+        return ums__fail("install", "core", errno == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, errno,
+                         "mprotect: %s", strerror(errno));
+    return UMS_OK;
+}
+
 /* Replace a populated block's pages by the staged ones with one mremap of the
  * staging range over the block: the kernel drops the old pages and moves the new
  * page tables under the mmap lock, so a reader touching the block meanwhile
@@ -287,40 +310,11 @@ static ums_result uffd_replace(ums_runtime_t *rt, char *addr, void *staging, siz
     /* Until this succeeds the block is an ordinary mapping holding the new data:
      * nothing is lost, but a later drop of its pages would read back zeros, so
      * the registration is retried rather than given up. */
-    ums_result r = UMS_OK;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        r = uffd_register(rt, addr, len);
-        if (r == UMS_OK) break;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    ums_result r = retry_step(rt, addr, len, step_register);
     if (r != UMS_OK)
         ums__log(rt, UMS_LOG_ERROR, "registering block %p again after a replace failed: %s", (void *)addr,
                  ums_last_error()->message);
     return r;
-}
-
-/* Retry a step that must not be given up once the staged pages are in the block
- * (the only copy of those bytes): ENOMEM from a mapping change is transient. */
-static ums_result retry_step(ums_runtime_t *rt, char *addr, size_t len, ums_result (*step)(ums_runtime_t *, char *, size_t)) {
-    ums_result r = UMS_OK;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        r = step(rt, addr, len);
-        if (r == UMS_OK) break;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return r;
-}
-
-static ums_result step_register(ums_runtime_t *rt, char *addr, size_t len) { return uffd_register(rt, addr, len); }
-static ums_result step_protect(ums_runtime_t *rt, char *addr, size_t len) { return wp(rt, addr, len, true); }
-static ums_result step_writable(ums_runtime_t *rt, char *addr, size_t len) {
-    (void)rt;
-    if (ums__sys_mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
-        return ums__fail("install", "core", errno == ENOMEM ? UMS_ERR_NO_MEMORY : UMS_ERR_SYSTEM, errno,
-                         "mprotect: %s", strerror(errno));
-    return UMS_OK;
 }
 
 /* A read-only install that moves the staged pages in instead of copying them.
@@ -346,7 +340,9 @@ static ums_result install_ro_move(ums_runtime_t *rt, char *addr, void *staging, 
         int e = errno;
         mprotect(staging, len, PROT_READ | PROT_WRITE);
         r = restore_if_unmapped(rt, addr, staging, len, true);
-        if (r == UMS_OK) r = UMS_ERR_NOT_SUPPORTED; /* the block is as it was: copy instead */
+        /* the block is as it was (or mapped again with the data copied in): the
+         * caller installs by a copy, which is correct either way */
+        if (r == UMS_OK) r = UMS_ERR_NOT_SUPPORTED;
         else ums__log(rt, UMS_LOG_ERROR, "mremap of a read-only install: %s", strerror(e));
     } else {
         *consumed = true;
