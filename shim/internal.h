@@ -236,6 +236,13 @@ void *ums__be_host_ptr(ums_runtime_t *rt, ums_location_t loc, ums_devmem *mem);
  * must stay valid until then. On failure nothing is pending and *fence is NULL. */
 ums_result ums__be_copy_to_async(ums_runtime_t *rt, ums_location_t loc, ums_devmem *dst, const void *src, size_t len,
                                  ums_fence **fence);
+/* Whether the backend of `loc` can copy several blocks in one transfer. */
+bool ums__be_can_copy_many(ums_runtime_t *rt, ums_location_t loc);
+/* Host → n memories of consecutive blocks of one region, one fence for all
+ * (ABI 1.2 copy_to_many). UMS_ERR_NOT_SUPPORTED, nothing done and no error
+ * recorded, when the backend cannot: copy each with ums__be_copy_to_async. */
+ums_result ums__be_copy_to_many_async(ums_runtime_t *rt, ums_location_t loc, ums_devmem *const *dst, size_t n,
+                                      const void *src, size_t len, ums_fence **fence);
 ums_result ums__be_copy_from_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len,
                                    ums_fence **fence);
 ums_result ums__be_copy_peer_async(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,

@@ -249,6 +249,7 @@ typedef struct mig_txn {
     ums__stage *dst_stage, *tmp_stage;
     void *stage, *tmp;
     ums_fence *fence;    /* the copy's, until finish waits for it */
+    size_t run_n;        /* the fence is a run's: it covers this block and the run_n - 1 after it */
     ums_result r;        /* the transaction's first failure */
     ums_error_info err;  /* ... and its last-error record */
 } mig_txn;
@@ -271,8 +272,10 @@ typedef enum txn_start {
     TXN_BUSY     /* the block is migrating and the caller may not wait for it */
 } txn_start;
 
+/* defer_protect: a host source is not write-protected here; the caller protects
+ * it (with the blocks after it: run_issue) before the copy is issued. */
 static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, bool may_wait,
-                           ums_migrate_report *rep, mig_txn *t, ums_result *done) {
+                           bool defer_protect, ums_migrate_report *rep, mig_txn *t, ums_result *done) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     char *addr = ums__block_addr(a, i);
@@ -338,7 +341,8 @@ static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool rep
         return TXN_DONE; /* as before: an illegal begin is not counted as a failed block */
     }
     atomic_store(&b->write_abort, 0);
-    if (t->src_host) txn_fail(t, rt->fops->protect_read(rt, addr, bs)); /* writers now wait */
+    /* writers wait from the write protection on; a write before it is in the copy */
+    if (t->src_host && !defer_protect) txn_fail(t, rt->fops->protect_read(rt, addr, bs));
     pthread_mutex_unlock(&b->lock);
     return TXN_STARTED;
 
@@ -391,6 +395,16 @@ static void txn_issue(ums__alloc *a, mig_txn *t) {
     txn_fail(t, r);
 }
 
+/* Wait for the copy (if it has a fence still). */
+static void txn_wait(ums__alloc *a, mig_txn *t) {
+    if (!t->fence) return;
+    /* A backend may still read the source until its fence completes. */
+    if (t->src_host) UMS_MANAGED_READ_BEGIN();
+    txn_fail(t, ums__be_fence_wait(a->rt, t->fence_loc, t->fence));
+    if (t->src_host) UMS_MANAGED_READ_END();
+    t->fence = NULL;
+}
+
 /* Wait for the copy, then commit or abort; the block's waiters are woken. */
 static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep) {
     ums_runtime_t *rt = a->rt;
@@ -400,13 +414,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
     size_t bs = rt->block_size;
     ums_location_t src = t->src, dst = t->dst;
     bool src_host = t->src_host, dst_host = t->dst_host;
-    if (t->fence) {
-        /* A backend may still read the source until its fence completes. */
-        if (src_host) UMS_MANAGED_READ_BEGIN();
-        txn_fail(t, ums__be_fence_wait(rt, t->fence_loc, t->fence));
-        if (src_host) UMS_MANAGED_READ_END();
-        t->fence = NULL;
-    }
+    txn_wait(a, t);
     if (t->r == UMS_OK && atomic_load(&b->write_abort))
         txn_fail(t, ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0,
                               "a CPU write to block %zu cancelled its migration", i));
@@ -492,14 +500,73 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
 ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, ums_migrate_report *rep) {
     mig_txn t;
     ums_result r;
-    if (txn_begin(a, i, dst, replicate, true, rep, &t, &r) != TXN_STARTED) return r;
+    if (txn_begin(a, i, dst, replicate, true, false, rep, &t, &r) != TXN_STARTED) return r;
     txn_issue(a, &t);
     return txn_finish(a, &t, rep);
 }
 
-/* Blocks a range migration keeps in flight: up to 8, and 16 MiB. */
-#define PIPE_MAX 8
+/* Blocks a range migration keeps in flight: up to 8, and 16 MiB. Consecutive
+ * host blocks going to a backend that copies several at once (copy_to_many) go
+ * in runs of up to 8 blocks and 16 MiB, two runs in flight: up to 16 blocks, 32 MiB. */
+#define PIPE_MAX 16
+#define PIPE_DEPTH 8
 #define PIPE_BYTES ((size_t)16 << 20)
+#define RUN_MAX 8
+#define RUN_BYTES ((size_t)16 << 20)
+
+/* Protect and issue a run: the txns q[start], ... q[start + n - 1] (modulo
+ * PIPE_MAX), begun with the protection deferred, consecutive host blocks going
+ * to one device. One write protection covers them all (one page-table change,
+ * one TLB shootdown, instead of one per block) and one transfer copies them
+ * where the backend can (its fence is the first block's; the others finish
+ * after it, in order). Each block stays its own transaction: if the shared
+ * protection or copy fails, every block of the run aborts and stays at its
+ * source. */
+static void run_issue(ums__alloc *a, mig_txn *q, size_t start, size_t n) {
+    ums_runtime_t *rt = a->rt;
+    if (n == 0) return;
+    mig_txn *t0 = &q[start % PIPE_MAX];
+    size_t bs = rt->block_size;
+    char *addr = ums__block_addr(a, t0->i);
+    ums_result r = rt->fops->protect_read(rt, addr, n * bs);
+    for (size_t k = 0; k < n; k++) txn_fail(&q[(start + k) % PIPE_MAX], r);
+    if (r != UMS_OK) return;
+    if (n > 1) {
+        ums_devmem *mem[RUN_MAX];
+        for (size_t k = 0; k < n; k++) mem[k] = q[(start + k) % PIPE_MAX].dst_mem;
+        ums_fence *f = NULL;
+        UMS_MANAGED_READ_BEGIN();
+        r = ums__be_copy_to_many_async(rt, t0->dst, mem, n, addr, bs, &f);
+        UMS_MANAGED_READ_END();
+        if (r != UMS_ERR_NOT_SUPPORTED) {
+            for (size_t k = 0; k < n; k++) txn_fail(&q[(start + k) % PIPE_MAX], r);
+            if (r == UMS_OK) {
+                t0->fence = f;
+                t0->fence_loc = t0->dst;
+                t0->run_n = n;
+            }
+            return;
+        }
+    }
+    for (size_t k = 0; k < n; k++) txn_issue(a, &q[(start + k) % PIPE_MAX]);
+}
+
+/* Finish the oldest txn of the queue. A run's fence is the first block's: when
+ * it fails, every block it covered fails the same way. */
+static ums_result finish_head(ums__alloc *a, mig_txn *q, size_t head, ums_migrate_report *rep) {
+    mig_txn *t = &q[head];
+    if (t->run_n > 1) {
+        txn_wait(a, t);
+        for (size_t k = 1; k < t->run_n && t->r != UMS_OK; k++) {
+            mig_txn *f = &q[(head + k) % PIPE_MAX];
+            if (f->r == UMS_OK) {
+                f->r = t->r;
+                f->err = t->err;
+            }
+        }
+    }
+    return txn_finish(a, t, rep);
+}
 
 ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep) {
@@ -508,11 +575,18 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
     ums_error_info err;
     memset(&err, 0, sizeof err);
     /* The blocking protocol moves one block at a time: every access waits anyway. */
-    size_t depth = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING ? 1 : PIPE_BYTES / rt->block_size;
+    bool blocking = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING;
+    /* runs: host blocks going to a device whose backend copies several at once */
+    bool runs = !blocking && !ums__loc_is_host(rt, dst) && ums__be_can_copy_many(rt, dst);
+    size_t run_max = runs ? RUN_BYTES / rt->block_size : 1;
+    if (run_max < 1) run_max = 1;
+    if (run_max > RUN_MAX) run_max = RUN_MAX;
+    size_t depth = blocking ? 1 : PIPE_BYTES / rt->block_size;
     if (depth < 1) depth = 1;
-    if (depth > PIPE_MAX) depth = PIPE_MAX;
+    if (depth > PIPE_DEPTH) depth = PIPE_DEPTH;
+    if (run_max > 1) depth = 2 * run_max; /* two runs in flight */
     mig_txn q[PIPE_MAX];
-    size_t head = 0, n = 0;
+    size_t head = 0, n = 0, run = 0; /* run: the last `run` txns, begun but not yet issued */
 #define NOTE(res)                                         \
     do {                                                  \
         ums_result r_ = (res);                            \
@@ -530,27 +604,48 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
         ums_result dr;
         mig_txn *t = &q[(head + n) % PIPE_MAX];
         /* Never wait for another migration while holding blocks in flight. */
-        txn_start s = txn_begin(a, i, dst, replicate, n == 0, rep, t, &dr);
+        txn_start s = txn_begin(a, i, dst, replicate, n == 0, run_max > 1, rep, t, &dr);
         if (s == TXN_BUSY) {
-            for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(txn_finish(a, &q[head], rep));
+            run_issue(a, q, head + n - run, run);
+            run = 0;
+            for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
             continue; /* again, now allowed to wait */
         }
         i++;
         if (s == TXN_DONE) {
+            /* the run ends at a block that needs no copy */
+            run_issue(a, q, head + n - run, run);
+            run = 0;
             NOTE(dr);
             continue;
         }
-        txn_issue(a, t);
         n++;
+        bool joins = run_max > 1 && t->src_host && !t->dst_host;
+        if (joins && run > 0 && q[(head + n - 2) % PIPE_MAX].i + 1 != t->i) {
+            run_issue(a, q, head + n - 1 - run, run); /* not next to the run: a run of its own */
+            run = 0;
+        }
+        if (joins) {
+            run++;
+        } else {
+            run_issue(a, q, head + n - 1 - run, run);
+            run = 0;
+            txn_issue(a, t);
+        }
+        if (run >= run_max || (run > 0 && n >= depth)) {
+            run_issue(a, q, head + n - run, run);
+            run = 0;
+        }
         /* Finish in order: whatever is complete already (no fence: a synchronous
          * backend gains nothing from waiting), and the oldest when the pipe is full. */
-        while (n > 0 && (n >= depth || !q[head].fence)) {
-            NOTE(txn_finish(a, &q[head], rep));
+        while (n > run && (n >= depth || !q[head].fence)) {
+            NOTE(finish_head(a, q, head, rep));
             head = (head + 1) % PIPE_MAX;
             n--;
         }
     }
-    for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(txn_finish(a, &q[head], rep));
+    run_issue(a, q, head + n - run, run);
+    for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
 #undef NOTE
     rep->blocks_total += last - first + 1;
     if (first_err != UMS_OK) *(ums_error_info *)ums_last_error() = err;

@@ -17,7 +17,7 @@
  * - Host memory passed to an asynchronous copy must stay valid until its fence
  *   completes; fence_wait(NULL) is allowed and returns ::UMS_OK.
  * - Version history: 1.0 the table up to poll_hints; 1.1 adds mem_alloc_region
- *   and region_release.
+ *   and region_release; 1.2 adds copy_to_many.
  *
  * A plug-in is a shared object `libumshim-backend-NAME.so` exporting
  * ::UMS_BACKEND_ENTRY_SYMBOL with the signature ::ums_backend_entry_fn. Built-in
@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define UMS_BACKEND_ABI_MAJOR 1u
-#define UMS_BACKEND_ABI_MINOR 1u
+#define UMS_BACKEND_ABI_MINOR 2u
 /** ABI version: major in the high 16 bits, minor in the low 16. */
 #define UMS_BACKEND_ABI_VERSION ((UMS_BACKEND_ABI_MAJOR << 16) | UMS_BACKEND_ABI_MINOR)
 /** Name of the symbol a plug-in exports. */
@@ -143,6 +143,17 @@ typedef struct ums_backend_ops {
     /** The allocation `region` was freed; all its memories at `index` were freed before.
      *  Called for every device location of the backend, also those that never saw it. */
     void (*region_release)(void *backend, uint32_t index, const void *region);
+
+    /* ---- ABI 1.2 (optional) ---- */
+    /** Copy host → `n` memories in one transfer: `dst[k]` receives the `len` bytes at
+     *  `src + k * len` (its offset 0; every `dst[k]` is `len` bytes). The core passes
+     *  memories of consecutive blocks of one region, so where they are adjacent parts
+     *  of one device object the backend can issue a single command. One fence covers
+     *  all of them, with the rules of copy_to; on failure nothing is pending. Return
+     *  ::UMS_ERR_NOT_SUPPORTED, with nothing done, for memories it cannot copy at once:
+     *  the core then calls copy_to for each. Default: copy_to for each. */
+    ums_result (*copy_to_many)(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
+                               ums_fence **fence);
 } ums_backend_ops;
 
 /** Signature of ::UMS_BACKEND_ENTRY_SYMBOL. */

@@ -9,11 +9,17 @@
  *    leaves that block at its source (valid and writable) and the others moved,
  *    reported per block; nothing leaks;
  *  - CPU writes during a pipelined migration are never lost;
+ *  - to a backend that copies several blocks at once (copy_to_many), consecutive
+ *    host blocks go in runs of one write protection and one copy each; a
+ *    failure of a run's protection, copy or fence leaves the blocks of that run
+ *    at their source and moves the others; a block already there splits a run;
+ *    no write is lost;
  *  - a CPU read of a device-resident block at the start of a sequential scan
  *    fetches the next blocks too (and, with userfaultfd, the run after them),
  *    READ_MOSTLY blocks keeping their device copy; an isolated access fetches
  *    its block only; a block that is migrating stops the run.
  * Runs in whichever fault mode the environment selects. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,7 +38,8 @@ struct ums_devmem {
     size_t len;
 };
 struct ums_fence {
-    void *dst;
+    size_t n;       /* blocks: dst[k] receives src + k * len */
+    void *dst[8];
     const void *src;
     size_t len;
 };
@@ -86,7 +93,7 @@ static ums_result ab_issue(void *dst, const void *src, size_t len, ums_fence **f
     }
     *f = malloc(sizeof **f);
     if (!*f) return UMS_ERR_NO_MEMORY;
-    **f = (struct ums_fence){dst, src, len};
+    **f = (struct ums_fence){.n = 1, .dst = {dst}, .src = src, .len = len};
     int live = atomic_fetch_add(&fences_live, 1) + 1;
     int max = atomic_load(&fences_max);
     while (live > max && !atomic_compare_exchange_weak(&fences_max, &max, live)) {
@@ -107,7 +114,8 @@ static ums_result ab_fence_wait(void *b, ums_fence *f) {
         struct timespec ts = {0, 150 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    memcpy(f->dst, f->src, f->len); /* the copy happens now */
+    for (size_t k = 0; k < f->n; k++) /* the copy happens now */
+        memcpy(f->dst[k], (const unsigned char *)f->src + k * f->len, f->len);
     free(f);
     atomic_fetch_sub(&fences_live, 1);
     int n = atomic_fetch_add(&waits, 1) + 1;
@@ -129,13 +137,39 @@ static const ums_backend_ops ab_ops = {
     .fence_wait = ab_fence_wait,
 };
 
+/* The same backend, plus copy_to_many: one fence for all the blocks of a call,
+ * whose sizes are recorded. Its location is "asyncm0". */
+static atomic_int many_calls;
+static int many_n[64];
+static ums_result am_describe(void *b, uint32_t index, ums_backend_location *d) {
+    ums_result r = ab_describe(b, index, d);
+    snprintf(d->name, sizeof d->name, "asyncm0");
+    return r;
+}
+static ums_result am_copy_to_many(void *b, ums_devmem *const *dst, size_t n, const void *src, size_t len,
+                                  ums_fence **f) {
+    (void)b;
+    if (n > 8 || !f) return UMS_ERR_NOT_SUPPORTED;
+    for (size_t k = 0; k < n; k++)
+        if (dst[k]->len != len) return UMS_ERR_INVALID_ARG;
+    ums_result r = ab_issue(dst[0]->p, src, len, f);
+    if (r != UMS_OK) return r;
+    (*f)->n = n;
+    for (size_t k = 0; k < n; k++) (*f)->dst[k] = dst[k]->p;
+    int c = atomic_fetch_add(&many_calls, 1);
+    if (c < 64) many_n[c] = (int)n;
+    return UMS_OK;
+}
+static ums_backend_ops am_ops; /* ab_ops with the two above, filled in setup() */
+
 /* ---- helpers ---- */
 
 static ums_runtime_t *rt;
 static size_t bs;
-static ums_location_t host, dev;
+static ums_location_t host, dev, mdev;
 
 static void reset_backend(void) {
+    atomic_store(&many_calls, 0);
     atomic_store(&fences_max, 0);
     atomic_store(&fail_wait_at, 0);
     atomic_store(&waits, 0);
@@ -273,7 +307,7 @@ static void *writer(void *arg) {
     }
     return NULL;
 }
-static void test_writes_during_pipeline(unsigned char *p) {
+static void test_writes_during_pipeline(unsigned char *p, ums_location_t to) {
     all_to(p, host);
     wr.p = p;
     atomic_store(&wr.stop, false);
@@ -281,7 +315,7 @@ static void test_writes_during_pipeline(unsigned char *p) {
     ASSERT_EQ(pthread_create(&t, NULL, writer, NULL), 0);
     for (int round = 0; round < 6; round++) {
         ums_migrate_report rep;
-        ums_result r = ums_migrate_ex(p, NBLK * bs, round % 2 ? host : dev, &rep);
+        ums_result r = ums_migrate_ex(p, NBLK * bs, round % 2 ? host : to, &rep);
         if (r != UMS_OK && r != UMS_ERR_ABORTED)
             FAIL_("migrate during writes: %s (%s)", ums_result_name(r), ums_last_error()->message);
     }
@@ -390,6 +424,66 @@ static void test_fetch_stops_at_migrating(unsigned char *p) {
     printf("a migrating block stops the fetch run\n");
 }
 
+/* Runs: 256 KiB blocks go to asyncm0 in runs of 8 (12 blocks: 8 + 4). */
+static void expect_runs(const int *want, int n, const char *when) {
+    if (atomic_load(&many_calls) != n) FAIL_("%s: %d runs copied, expected %d", when, atomic_load(&many_calls), n);
+    for (int k = 0; k < n; k++)
+        if (many_n[k] != want[k]) FAIL_("%s: run %d copied %d blocks, expected %d", when, k, many_n[k], want[k]);
+}
+static void run_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count, unsigned gen) {
+    all_to(p, host);
+    reset_backend();
+    ASSERT_OK(ums_test_inject(name, nth, 1, strncmp(name, "op:", 3) == 0 ? UMS_ERR_BACKEND : EIO));
+    ums_migrate_report rep;
+    ums_result r = ums_migrate_ex(p, NBLK * bs, mdev, &rep);
+    unsigned fired = ums_test_injected_count();
+    ums_test_inject_clear();
+    if (fired != 1) FAIL_("%s #%u never fired", name, nth);
+    if (r == UMS_OK) FAIL_("%s #%u: ums_migrate_ex succeeded", name, nth);
+    ASSERT_EQ(rep.blocks_failed, count);
+    ASSERT_EQ(rep.blocks_moved, NBLK - count);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    for (size_t k = 0; k < NBLK; k++)
+        expect_state(p, k, k >= first && k < first + count ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE, name);
+    check(p, gen, name);
+    for (size_t k = first; k < first + count; k++) { /* left behind, and writable at once */
+        p[k * bs] = pat(k, 0, gen);
+        expect_state(p, k, UMS_BLOCK_HOST, "after writing a block left behind");
+    }
+}
+static void test_runs(unsigned char *p) {
+    fill(p, 6);
+    all_to(p, host);
+    reset_backend();
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, mdev, &rep));
+    ASSERT_EQ(rep.blocks_moved, NBLK);
+    expect_runs((const int[]){8, 4}, 2, "to the device");
+    ASSERT_LE(atomic_load(&fences_max), 2); /* one fence per run */
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after the runs");
+    all_to(p, host); /* device -> host: block by block */
+    ASSERT_EQ(atomic_load(&many_calls), 0);
+    check(p, 6, "after a round trip in runs");
+
+    /* a block already there splits the run */
+    ASSERT_OK(ums_migrate(p + 5 * bs, bs, mdev));
+    reset_backend();
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, mdev, &rep));
+    ASSERT_EQ(rep.blocks_moved, NBLK - 1);
+    ASSERT_EQ(rep.blocks_already, 1);
+    expect_runs((const int[]){5, 6}, 2, "around a block already there");
+    all_to(p, host);
+    check(p, 6, "after the split runs");
+
+    /* failures: the run's copy, its fence, its write protection */
+    run_failure(p, "op:copy_to_many", 2, 8, 4, 6);
+    run_failure(p, "op:fence_wait", 1, 0, 8, 6);
+    run_failure(p, ums_runtime_fault_mode(rt) == UMS_FAULT_UFFD ? "uffd_wp" : "mprotect", 1, 0, 8, 6);
+    all_to(p, host);
+    check(p, 6, "after the run failures");
+    printf("runs: 8 + 4 blocks per copy, a block already there splits them, a failed run stays at its source\n");
+}
+
 static unsigned char *setup(ums_protocol proto) {
     ums_runtime_config cfg;
     ASSERT_OK(ums_runtime_config_from_env(&cfg));
@@ -400,8 +494,14 @@ static unsigned char *setup(ums_protocol proto) {
     ASSERT_OK(ums_runtime_create(&cfg, &rt));
     bs = ums_runtime_block_size(rt);
     ASSERT_OK(ums_backend_add(rt, &ab_ops, NULL));
+    am_ops = ab_ops;
+    am_ops.name = "asyncmany";
+    am_ops.location_describe = am_describe;
+    am_ops.copy_to_many = am_copy_to_many;
+    ASSERT_OK(ums_backend_add(rt, &am_ops, NULL));
     ASSERT_OK(ums_location_find(rt, "node0", &host));
     ASSERT_OK(ums_location_find(rt, "async0", &dev));
+    ASSERT_OK(ums_location_find(rt, "asyncm0", &mdev));
     unsigned char *p;
     ASSERT_OK(ums_runtime_alloc(rt, NBLK * bs, 0, (void **)&p));
     return p;
@@ -428,7 +528,9 @@ int main(void) {
     unsigned char *p = setup(UMS_PROTOCOL_READABLE);
     test_pipelined_round_trip(p);
     test_failures_mid_pipeline(p);
-    test_writes_during_pipeline(p);
+    test_writes_during_pipeline(p, dev);
+    test_runs(p);
+    test_writes_during_pipeline(p, mdev);
     test_fetch_ahead(p);
     test_fetch_stops_at_migrating(p);
     teardown(p);

@@ -1,8 +1,10 @@
 /* The core's pipelined range migrations and fetch runs on a real OpenCL device
  * (its copies complete through event fences):
  *  - a range moves to the device and back with every block intact;
- *  - a fence that fails mid-pipeline leaves its block at the source, the others
- *    moved, the data intact;
+ *  - host -> device goes in runs (one write of 8 blocks, 2 MiB, per command);
+ *    a run's fence that fails leaves that run's blocks at the source, the
+ *    others moved; device -> host goes block by block, and a fence that fails
+ *    there leaves its block on the device; the data stays intact;
  *  - a CPU scan of device-resident data fetches runs of blocks (states and
  *    data), READ_MOSTLY blocks keeping their device copy;
  *  - a scan right after a kernel launch, without waiting for the kernel, reads
@@ -45,24 +47,29 @@ static void test_round_trip_and_failure(uint32_t *p, const cl_dev *d) {
     all_to(p, E.host);
     check(p, 1, "after a round trip");
 
-    /* the 4th fence of the move to the device fails: block 3 stays on the host */
-    ASSERT_OK(ums_test_inject("op:fence_wait", 4, 1, UMS_ERR_BACKEND));
+    /* 256 KiB blocks go to the device in runs of 8: blocks 0-7, 8-15, 16-19. The
+     * 2nd fence of the move fails: blocks 8-15 stay on the host. */
+    ASSERT_OK(ums_test_inject("op:fence_wait", 2, 1, UMS_ERR_BACKEND));
     ums_migrate_report rep;
     ASSERT_RESULT(UMS_ERR_BACKEND, ums_migrate_ex(p, NBLK * bs, d->loc, &rep));
+    ASSERT_EQ(ums_test_injected_count(), 1);
     ums_test_inject_clear();
-    ASSERT_EQ(rep.blocks_failed, 1);
-    ASSERT_EQ(rep.blocks_moved, NBLK - 1);
-    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), k == 3 ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE);
-    /* and the 5th of the move back (block 3 needs no copy): block 5 stays on the device */
+    ASSERT_EQ(rep.blocks_failed, 8);
+    ASSERT_EQ(rep.blocks_moved, NBLK - 8);
+    for (size_t k = 0; k < NBLK; k++)
+        ASSERT_EQ(state_of(p, k), k >= 8 && k < 16 ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE);
+    /* (no check here: reading the blocks would fetch them back) */
+    /* the move back, block by block (blocks 8-15 need no copy): the 5th fence
+     * is block 4's, which stays on the device */
     ASSERT_OK(ums_test_inject("op:fence_wait", 5, 1, UMS_ERR_BACKEND));
     ASSERT_RESULT(UMS_ERR_BACKEND, ums_migrate_ex(p, NBLK * bs, E.host, &rep));
     ums_test_inject_clear();
     ASSERT_EQ(rep.blocks_failed, 1);
-    ASSERT_EQ(rep.blocks_moved, NBLK - 2); /* block 3 was there already */
-    ASSERT_EQ(rep.blocks_already, 1);
-    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), k == 5 ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST);
+    ASSERT_EQ(rep.blocks_moved, NBLK - 9);
+    ASSERT_EQ(rep.blocks_already, 8);
+    for (size_t k = 0; k < NBLK; k++) ASSERT_EQ(state_of(p, k), k == 4 ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST);
     check(p, 1, "after the failures");
-    printf("round trips, with a failed fence mid-pipeline each way\n");
+    printf("round trips, with a failed run to the device and a failed fence on the way back\n");
 }
 
 static void test_scan(uint32_t *p, const cl_dev *d) {
