@@ -6,6 +6,9 @@
  * argument, and ties the blocks to the kernel's event through the region's
  * events, which every later transfer of those blocks waits for.
  *
+ * The blocks are first moved as one range (the core's pipelined migration,
+ * uploads in runs), then held one by one.
+ *
  * The launch window. Between making a block valid on the device and enqueueing
  * the kernel, a CPU access could fetch a written block back, and the kernel's
  * writes to it would be lost. So each block is "held" as soon as it is valid
@@ -508,6 +511,14 @@ static ums_result prepare_device(launch *L, use *u) {
     if (ri.buffer && ri.context != L->ctx && (r = evict(L, u)) != UMS_OK) return r;
     u->held = ums__calloc(a->nblocks, sizeof *u->held);
     if (!u->held) return ums__fail(L->fn, "core", UMS_ERR_NO_MEMORY, 0, "out of memory");
+    /* Move the blocks as one range first (several copies in flight, uploads in
+     * runs); the holds below then find them there, or move a block again that a
+     * CPU access took back meanwhile. */
+    ums_migrate_report rep;
+    memset(&rep, 0, sizeof rep);
+    r = ums__migrate_range(a, u->first, a->nblocks - 1, L->loc, u->write ? UMS_MOVE_EXCLUSIVE : UMS_MOVE_REPLICATE,
+                           &rep);
+    if (r != UMS_OK) return restamp(L->fn, r);
     for (size_t i = u->first; i < a->nblocks; i++)
         if ((r = hold_block(L, u, i)) != UMS_OK) return r;
     return UMS_OK;
