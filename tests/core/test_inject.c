@@ -305,51 +305,15 @@ static int verify(const unsigned char *p, const unsigned char *model, size_t n, 
  * returns one), so that "op:fence_wait" and the core's default copy between
  * two backends (a host bounce buffer) are exercised too                     */
 
-struct ums_devmem {
-    void *p;
-    size_t len;
-};
+#define TB_NAME "fence0"
+#define TB_CAPACITY (16u << 20)
+#include "test_backend.h"
+
 struct ums_fence {
     int pending;
 };
 static atomic_int fb_fences_live; /* fences handed out and not yet released */
 
-static ums_result fb_init(const ums_backend_services *svc, const char *config, void **out) {
-    (void)config;
-    *out = (void *)svc;
-    return UMS_OK;
-}
-static void fb_fini(void *b) { (void)b; }
-static ums_result fb_count(void *b, uint32_t *count) {
-    (void)b;
-    *count = 1;
-    return UMS_OK;
-}
-static ums_result fb_describe(void *b, uint32_t index, ums_backend_location *d) {
-    (void)b, (void)index;
-    d->kind = UMS_LOCATION_DEVICE;
-    snprintf(d->name, sizeof d->name, "fence0");
-    d->capacity = 16u << 20;
-    return UMS_OK;
-}
-static ums_result fb_mem_alloc(void *b, uint32_t index, size_t size, ums_devmem **out) {
-    (void)b, (void)index;
-    ums_devmem *m = malloc(sizeof *m);
-    if (!m) return UMS_ERR_NO_DEVICE_MEMORY;
-    m->p = malloc(size);
-    if (!m->p) {
-        free(m);
-        return UMS_ERR_NO_DEVICE_MEMORY;
-    }
-    m->len = size;
-    *out = m;
-    return UMS_OK;
-}
-static void fb_mem_free(void *b, ums_devmem *m) {
-    (void)b;
-    free(m->p);
-    free(m);
-}
 static ums_result fb_fence(ums_fence **f) {
     if (!f) return UMS_OK;
     *f = malloc(sizeof **f);
@@ -376,15 +340,8 @@ static ums_result fb_fence_wait(void *b, ums_fence *f) {
     return UMS_OK;
 }
 static const ums_backend_ops fb_ops = {
-    .abi_version = UMS_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(ums_backend_ops),
+    TB_OPS_COMMON,
     .name = "fencebe",
-    .init = fb_init,
-    .fini = fb_fini,
-    .location_count = fb_count,
-    .location_describe = fb_describe,
-    .mem_alloc = fb_mem_alloc,
-    .mem_free = fb_mem_free,
     .copy_to = fb_copy_to,
     .copy_from = fb_copy_from,
     .fence_wait = fb_fence_wait,

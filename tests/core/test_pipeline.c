@@ -33,10 +33,11 @@
 
 /* ---- a backend whose copies complete when their fence is waited for ---- */
 
-struct ums_devmem {
-    unsigned char *p;
-    size_t len;
-};
+#define TB_NAME "async0"
+#define TB_CAPACITY (64u << 20)
+#define TB_FILL 0xEE /* not what any test writes */
+#include "test_backend.h"
+
 struct ums_fence {
     size_t n;       /* blocks: dst[k] receives src + k * len */
     void *dst[8];
@@ -49,43 +50,6 @@ static atomic_int waits;                    /* fence waits since the last reset 
 static pthread_t slow_thread;               /* fence waits of this thread take 150 ms */
 static atomic_bool slow_on;
 
-static ums_result ab_init(const ums_backend_services *svc, const char *config, void **out) {
-    (void)config;
-    *out = (void *)svc;
-    return UMS_OK;
-}
-static void ab_fini(void *b) { (void)b; }
-static ums_result ab_count(void *b, uint32_t *count) {
-    (void)b;
-    *count = 1;
-    return UMS_OK;
-}
-static ums_result ab_describe(void *b, uint32_t index, ums_backend_location *d) {
-    (void)b, (void)index;
-    d->kind = UMS_LOCATION_DEVICE;
-    snprintf(d->name, sizeof d->name, "async0");
-    d->capacity = 64u << 20;
-    return UMS_OK;
-}
-static ums_result ab_mem_alloc(void *b, uint32_t index, size_t size, ums_devmem **out) {
-    (void)b, (void)index;
-    ums_devmem *m = malloc(sizeof *m);
-    if (!m) return UMS_ERR_NO_DEVICE_MEMORY;
-    m->p = malloc(size);
-    if (!m->p) {
-        free(m);
-        return UMS_ERR_NO_DEVICE_MEMORY;
-    }
-    memset(m->p, 0xEE, size); /* not what any test writes */
-    m->len = size;
-    *out = m;
-    return UMS_OK;
-}
-static void ab_mem_free(void *b, ums_devmem *m) {
-    (void)b;
-    free(m->p);
-    free(m);
-}
 static ums_result ab_issue(void *dst, const void *src, size_t len, ums_fence **f) {
     if (!f) {
         memcpy(dst, src, len);
@@ -123,15 +87,8 @@ static ums_result ab_fence_wait(void *b, ums_fence *f) {
     return UMS_OK;
 }
 static const ums_backend_ops ab_ops = {
-    .abi_version = UMS_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(ums_backend_ops),
+    TB_OPS_COMMON,
     .name = "asyncbe",
-    .init = ab_init,
-    .fini = ab_fini,
-    .location_count = ab_count,
-    .location_describe = ab_describe,
-    .mem_alloc = ab_mem_alloc,
-    .mem_free = ab_mem_free,
     .copy_to = ab_copy_to,
     .copy_from = ab_copy_from,
     .fence_wait = ab_fence_wait,
@@ -142,7 +99,7 @@ static const ums_backend_ops ab_ops = {
 static atomic_int many_calls;
 static int many_n[64];
 static ums_result am_describe(void *b, uint32_t index, ums_backend_location *d) {
-    ums_result r = ab_describe(b, index, d);
+    ums_result r = tb_describe(b, index, d);
     snprintf(d->name, sizeof d->name, "asyncm0");
     return r;
 }
