@@ -514,16 +514,18 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
 #define RUN_MAX 8
 #define RUN_BYTES ((size_t)16 << 20)
 
-/* Protect and issue a run: the txns q[start], ... q[start + n - 1] (modulo
- * PIPE_MAX), begun with the protection deferred, consecutive host blocks going
+/* Protect and issue the run: the *run txns that end before q[end] (indices
+ * modulo PIPE_MAX), begun with the protection deferred, consecutive host blocks going
  * to one device. One write protection covers them all (one page-table change,
  * one TLB shootdown, instead of one per block) and one transfer copies them
  * where the backend can (its fence is the first block's; the others finish
  * after it, in order). Each block stays its own transaction: if the shared
  * protection or copy fails, every block of the run aborts and stays at its
  * source. */
-static void run_issue(ums__alloc *a, mig_txn *q, size_t start, size_t n) {
+static void run_issue(ums__alloc *a, mig_txn *q, size_t end, size_t *run) {
     ums_runtime_t *rt = a->rt;
+    size_t n = *run, start = end - n;
+    *run = 0;
     if (n == 0) return;
     mig_txn *t0 = &q[start % PIPE_MAX];
     size_t bs = rt->block_size;
@@ -606,36 +608,23 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
         /* Never wait for another migration while holding blocks in flight. */
         txn_start s = txn_begin(a, i, dst, replicate, n == 0, run_max > 1, rep, t, &dr);
         if (s == TXN_BUSY) {
-            run_issue(a, q, head + n - run, run);
-            run = 0;
+            run_issue(a, q, head + n, &run);
             for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
             continue; /* again, now allowed to wait */
         }
         i++;
         if (s == TXN_DONE) {
-            /* the run ends at a block that needs no copy */
-            run_issue(a, q, head + n - run, run);
-            run = 0;
+            run_issue(a, q, head + n, &run); /* the run ends at a block that needs no copy */
             NOTE(dr);
             continue;
         }
         n++;
-        bool joins = run_max > 1 && t->src_host && !t->dst_host;
-        if (joins && run > 0 && q[(head + n - 2) % PIPE_MAX].i + 1 != t->i) {
-            run_issue(a, q, head + n - 1 - run, run); /* not next to the run: a run of its own */
-            run = 0;
-        }
-        if (joins) {
-            run++;
-        } else {
-            run_issue(a, q, head + n - 1 - run, run);
-            run = 0;
-            txn_issue(a, t);
-        }
-        if (run >= run_max || (run > 0 && n >= depth)) {
-            run_issue(a, q, head + n - run, run);
-            run = 0;
-        }
+        bool joins = run_max > 1 && t->src_host; /* runs only go to a device */
+        /* the run so far ends before t if t cannot join it (or is not next to it) */
+        if (!joins || (run > 0 && q[(head + n - 2) % PIPE_MAX].i + 1 != t->i)) run_issue(a, q, head + n - 1, &run);
+        if (joins) run++;
+        else txn_issue(a, t);
+        if (run >= run_max || (run > 0 && n >= depth)) run_issue(a, q, head + n, &run);
         /* Finish in order: whatever is complete already (no fence: a synchronous
          * backend gains nothing from waiting), and the oldest when the pipe is full. */
         while (n > run && (n >= depth || !q[head].fence)) {
@@ -644,7 +633,7 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
             n--;
         }
     }
-    run_issue(a, q, head + n - run, run);
+    run_issue(a, q, head + n, &run);
     for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
 #undef NOTE
     rep->blocks_total += last - first + 1;

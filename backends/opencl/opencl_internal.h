@@ -179,12 +179,13 @@ cl_int ums__opencl_region_sync(ums__opencl *cl, ums_devmem *mem);
 
 /* ---- copies (opencl_copy.c) ---- */
 
-/** The backend's copy_to operation. */
 /* Most memories one copy_to_many takes (the core's runs are at most 8 blocks). */
 #define UMS__OPENCL_MANY_MAX 16
-/* ABI 1.2: one upload for the memories of consecutive blocks of one buffer. */
+/** The backend's copy_to_many operation (ABI 1.2): one upload for the memories
+ *  of consecutive blocks of one buffer. */
 ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
                                     ums_fence **fence);
+/** The backend's copy_to operation. */
 ums_result ums__opencl_copy_to(void *backend, ums_devmem *dst, size_t dst_off, const void *src, size_t len,
                                ums_fence **fence);
 /** The backend's copy_from operation. */
