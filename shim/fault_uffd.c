@@ -87,6 +87,17 @@ static ums_result uffd_register(ums_runtime_t *rt, void *addr, size_t len) {
     return UMS_OK;
 }
 
+/* Write-protect mode only: UFFDIO_MOVE may move pages into the range, and a
+ * missing page there is filled by the kernel as usual (no page of a staging
+ * range is ever write-protected: moved pages arrive writable). So a full
+ * staging block can stay registered while copies touch it. */
+static ums_result uffd_register_spare(ums_runtime_t *rt, void *addr, size_t len) {
+    struct uffdio_register reg = {.range = {(uintptr_t)addr, len}, .mode = UFFDIO_REGISTER_MODE_WP};
+    if (ums__sys_uffd_ioctl(UMS_SYS_UFFD_REGISTER, rt->uffd, UFFDIO_REGISTER, &reg) != 0)
+        return ums__fail("staging", "core", UMS_ERR_SYSTEM, errno, "UFFDIO_REGISTER: %s", strerror(errno));
+    return UMS_OK;
+}
+
 static void uffd_unregister(ums_runtime_t *rt, void *addr, size_t len) {
     struct uffdio_range r = {(uintptr_t)addr, len};
     ums__sys_uffd_ioctl(UMS_SYS_UFFD_UNREGISTER, rt->uffd, UFFDIO_UNREGISTER, &r);
@@ -468,6 +479,7 @@ static void uffd_stop(ums_runtime_t *rt) {
 const ums__fault_ops ums__fault_uffd_ops = {
     .register_range = uffd_register,
     .unregister_range = uffd_unregister,
+    .register_spare = uffd_register_spare,
     .populate = uffd_populate,
     .protect_read = uffd_protect_read,
     .unprotect = uffd_unprotect,

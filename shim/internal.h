@@ -104,6 +104,10 @@ typedef struct ums__fault_ops {
     /* Register / unregister a new mapping with the fault mechanism. */
     ums_result (*register_range)(ums_runtime_t *rt, void *addr, size_t len);
     void (*unregister_range)(ums_runtime_t *rt, void *addr, size_t len);
+    /* Register a staging range as a destination of page moves, for its whole
+     * life (NULL where pages cannot move). A hole in it faults as in any
+     * anonymous memory: no fault of it ever reaches the library. */
+    ums_result (*register_spare)(ums_runtime_t *rt, void *addr, size_t len);
     /* Mapping operations on one block's range (b is locked by the caller). */
     ums_result (*populate)(ums_runtime_t *rt, char *addr, size_t len);
     ums_result (*protect_read)(ums_runtime_t *rt, char *addr, size_t len);   /* writers fault */

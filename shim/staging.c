@@ -3,8 +3,10 @@
  * pages (several times the cost of the copy itself).
  *
  * A staging block is "full" (its pages exist, on a known node) or "empty" (a
- * mapped range with no pages, registered with userfaultfd when first taken so
- * UFFDIO_MOVE can move a block's old pages into it). With UFFDIO_MOVE the pool
+ * mapped range with no pages). A block is registered with userfaultfd, in
+ * write-protect mode only, when it is first taken as an empty one, so UFFDIO_MOVE
+ * can move a block's old pages into it; it stays registered while it is full
+ * or empty again (one system call per staging block, not two per migration). With UFFDIO_MOVE the pool
  * recycles pages: moving staged pages into a block (or mremap-ing them over it)
  * empties the staging block, and moving a block's pages out into an empty one
  * fills it again, on the node those pages live on. Without UFFDIO_MOVE (older
@@ -95,12 +97,8 @@ ums_result ums__stage_copy_to(ums_runtime_t *rt, ums__stage *st, const void *src
 
 void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node) {
     if (!st) return;
-    if (st->registered) {
-        /* A full block is touched by copies (sometimes on the fault thread itself):
-         * it must not be a userfaultfd range, or a hole would fault to ourselves. */
-        rt->fops->unregister_range(rt, st->p, rt->block_size);
-        st->registered = false;
-    }
+    /* A registered block stays registered: it is a move destination only
+     * (register_spare), so copies may touch it, even on the fault thread. */
     pthread_mutex_lock(&rt->stage_lock);
     bool keep = rt->stage_nfull[node] < pool_cap(rt, node) && !rt->stage_closed;
     if (keep) {
@@ -148,9 +146,8 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         st->owner = UMS_LOCATION_NONE;
     }
     if (!st->registered) {
-        /* registered on first use as a UFFDIO_MOVE destination, not when it was
-         * emptied: that keeps a system call off the commit that emptied it */
-        if (rt->fops->register_range(rt, st->p, rt->block_size) != UMS_OK) {
+        /* registered on first use as a UFFDIO_MOVE destination, for its life */
+        if (!rt->fops->register_spare || rt->fops->register_spare(rt, st->p, rt->block_size) != UMS_OK) {
             stage_free(rt, st); /* unmaps a range of its own, frees a backend's */
             return NULL;
         }

@@ -204,6 +204,10 @@ static void abort_at_each_step(void) {
         int err, err2;
         bool host_target, recovers;
     } steps[] = {
+        /* first, while the runtime has no spare staging block: registering the
+         * new one fails (uffd; it stays registered afterwards), the old pages are
+         * dropped instead */
+        {"commit", uffd ? "uffd_register" : "mremap", NULL, ENOMEM, 0, true, uffd},
         {"prepare", "op:mem_alloc", NULL, UMS_ERR_NO_DEVICE_MEMORY, 0, false, false},
         {"begin", uffd ? "uffd_wp" : "mprotect", NULL, EIO, 0, false, false},
         {"copy", "op:copy_to", NULL, UMS_ERR_BACKEND, 0, false, false},
@@ -214,7 +218,6 @@ static void abort_at_each_step(void) {
         {"commit", uffd ? "uffd_move" : "mremap", NULL, EBUSY, 0, true, uffd},
         /* uffd mode: a failed hole-free replace falls back to evict and install */
         {"commit", "mremap", NULL, ENOMEM, 0, true, uffd},
-        {"commit", uffd ? "uffd_register" : "mremap", NULL, ENOMEM, 0, true, uffd},
     };
     for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
         uint64_t *p;
