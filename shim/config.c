@@ -103,6 +103,12 @@ UMS_API ums_result ums_runtime_config_from_env(ums_runtime_config *cfg) {
             bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_STAGING_POOL='%s': expected a size such as 64M or 1G", v);
         else cfg->staging_pool = sz;
     }
+    if ((v = getenv("UMS_TRANSFER_WINDOW")) && *v) {
+        size_t sz;
+        if (ums__parse_size(v, &sz) != UMS_OK)
+            bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_TRANSFER_WINDOW='%s': expected a size such as 16M or 128M", v);
+        else cfg->transfer_window = sz;
+    }
     if ((v = getenv("UMS_SIM")) && *v) cfg->sim = v;
     if ((v = getenv("UMS_BACKENDS")) && *v) cfg->plugins = v;
     return bad;

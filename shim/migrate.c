@@ -6,6 +6,7 @@
  *    the whole copy, as under the kernel's own page migration (the baseline).
  * The device fetch and SHARED invalidation used by the fault path live here too. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -505,43 +506,59 @@ ums_result ums__migrate_block(ums__alloc *a, size_t i, ums_location_t dst, bool 
     return txn_finish(a, &t, rep);
 }
 
-/* Blocks a range migration keeps in flight: up to 8, and 16 MiB. Consecutive
- * host blocks going to a backend that copies several at once (copy_to_many) go
- * in runs of up to 8 blocks and 16 MiB, two runs in flight: up to 16 blocks, 32 MiB. */
-#define PIPE_MAX 16
+/* A range migration keeps several blocks in flight, in one of two ways:
+ * - a pipeline (the default): up to PIPE_DEPTH blocks and PIPE_BYTES, each block
+ *   its own copy, finished in order as the copies complete;
+ * - windows: host blocks going to a backend that copies several at once
+ *   (copy_to_many). A window holds up to the transfer window's bytes
+ *   (`UMS_TRANSFER_WINDOW`, default 128 MiB) and ::UMS_BACKEND_MANY_MAX blocks.
+ *   Each stretch of consecutive host blocks in it is a run: one write protection
+ *   and one transfer. The window's blocks are committed together once its last
+ *   copy is done. Why, as measured on POCL: every command costs the device tens
+ *   of microseconds between commands, and every page-table change made while a
+ *   copy runs (a commit moves a block's old pages away) stops the CPU doing the
+ *   copy for a TLB shootdown. Committing after the copies keeps both off the
+ *   transfer (docs/PERFORMANCE.md).
+ * Either way each block stays its own transaction. */
+#define QUEUE_STACK 16
 #define PIPE_DEPTH 8
 #define PIPE_BYTES ((size_t)16 << 20)
-#define RUN_MAX 8
-#define RUN_BYTES ((size_t)16 << 20)
+#define WINDOW_DEFAULT ((size_t)128 << 20)
 
-/* Protect and issue the run: the *run txns that end before q[end] (indices
- * modulo PIPE_MAX), begun with the protection deferred, consecutive host blocks going
- * to one device. One write protection covers them all (one page-table change,
- * one TLB shootdown, instead of one per block) and one transfer copies them
- * where the backend can (its fence is the first block's; the others finish
- * after it, in order). Each block stays its own transaction: if the shared
- * protection or copy fails, every block of the run aborts and stays at its
- * source. */
-static void run_issue(ums__alloc *a, mig_txn *q, size_t end, size_t *run) {
+/* The transactions in flight: a ring of `cap`, on the stack or the heap. */
+typedef struct mig_queue {
+    mig_txn *t;
+    size_t cap;
+} mig_queue;
+#define QAT(q, k) (&(q)->t[(k) % (q)->cap])
+
+/* Protect and issue the run: the *run txns that end before queue position `end`,
+ * begun with the protection deferred, consecutive host blocks going to one
+ * device. One write protection covers them all (one page-table change, one TLB
+ * shootdown, instead of one per block) and one transfer copies them where the
+ * backend can (its fence is the first block's; the others finish after it, in
+ * order). Each block stays its own transaction: if the shared protection or
+ * copy fails, every block of the run aborts and stays at its source. */
+static void run_issue(ums__alloc *a, mig_queue *q, size_t end, size_t *run) {
     ums_runtime_t *rt = a->rt;
     size_t n = *run, start = end - n;
     *run = 0;
     if (n == 0) return;
-    mig_txn *t0 = &q[start % PIPE_MAX];
+    mig_txn *t0 = QAT(q, start);
     size_t bs = rt->block_size;
     char *addr = ums__block_addr(a, t0->i);
     ums_result r = rt->fops->protect_read(rt, addr, n * bs);
-    for (size_t k = 0; k < n; k++) txn_fail(&q[(start + k) % PIPE_MAX], r);
+    for (size_t k = 0; k < n; k++) txn_fail(QAT(q, start + k), r);
     if (r != UMS_OK) return;
     if (n > 1) {
-        ums_devmem *mem[RUN_MAX];
-        for (size_t k = 0; k < n; k++) mem[k] = q[(start + k) % PIPE_MAX].dst_mem;
+        ums_devmem *mem[UMS_BACKEND_MANY_MAX];
+        for (size_t k = 0; k < n; k++) mem[k] = QAT(q, start + k)->dst_mem;
         ums_fence *f = NULL;
         UMS_MANAGED_READ_BEGIN();
         r = ums__be_copy_to_many_async(rt, t0->dst, mem, n, addr, bs, &f);
         UMS_MANAGED_READ_END();
         if (r != UMS_ERR_NOT_SUPPORTED) {
-            for (size_t k = 0; k < n; k++) txn_fail(&q[(start + k) % PIPE_MAX], r);
+            for (size_t k = 0; k < n; k++) txn_fail(QAT(q, start + k), r);
             if (r == UMS_OK) {
                 t0->fence = f;
                 t0->fence_loc = t0->dst;
@@ -550,17 +567,17 @@ static void run_issue(ums__alloc *a, mig_txn *q, size_t end, size_t *run) {
             return;
         }
     }
-    for (size_t k = 0; k < n; k++) txn_issue(a, &q[(start + k) % PIPE_MAX]);
+    for (size_t k = 0; k < n; k++) txn_issue(a, QAT(q, start + k));
 }
 
 /* Finish the oldest txn of the queue. A run's fence is the first block's: when
  * it fails, every block it covered fails the same way. */
-static ums_result finish_head(ums__alloc *a, mig_txn *q, size_t head, ums_migrate_report *rep) {
-    mig_txn *t = &q[head];
+static ums_result finish_head(ums__alloc *a, mig_queue *q, size_t head, ums_migrate_report *rep) {
+    mig_txn *t = QAT(q, head);
     if (t->run_n > 1) {
         txn_wait(a, t);
         for (size_t k = 1; k < t->run_n && t->r != UMS_OK; k++) {
-            mig_txn *f = &q[(head + k) % PIPE_MAX];
+            mig_txn *f = QAT(q, head + k);
             if (f->r == UMS_OK) {
                 f->r = t->r;
                 f->err = t->err;
@@ -570,33 +587,66 @@ static ums_result finish_head(ums__alloc *a, mig_txn *q, size_t head, ums_migrat
     return txn_finish(a, t, rep);
 }
 
+/* The first failure of a range, with its last-error record. */
+typedef struct first_error {
+    ums_result r;
+    ums_error_info err;
+} first_error;
+
+static void note(first_error *fe, ums_result r) {
+    if (r != UMS_OK && fe->r == UMS_OK) {
+        fe->r = r;
+        fe->err = *ums_last_error();
+    }
+}
+
+/* Issue the pending run, then finish every txn in the queue, oldest first. With
+ * `last_first` the newest copy is waited for before anything is committed, so no
+ * commit changes page tables while an earlier copy of the window still runs. */
+static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *run, bool last_first,
+                  ums_migrate_report *rep, first_error *fe) {
+    run_issue(a, q, *head + *n, run);
+    if (last_first)
+        for (size_t k = *n; k-- > 0;) {
+            mig_txn *t = QAT(q, *head + k);
+            if (t->fence) {
+                txn_wait(a, t);
+                break;
+            }
+        }
+    for (; *n > 0; (*n)--, *head = (*head + 1) % q->cap) note(fe, finish_head(a, q, *head, rep));
+}
+
 ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep) {
     ums_runtime_t *rt = a->rt;
-    ums_result first_err = UMS_OK;
-    ums_error_info err;
-    memset(&err, 0, sizeof err);
+    size_t bs = rt->block_size;
+    first_error fe;
+    memset(&fe, 0, sizeof fe);
     /* The blocking protocol moves one block at a time: every access waits anyway. */
     bool blocking = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING;
-    /* runs: host blocks going to a device whose backend copies several at once */
-    bool runs = !blocking && !ums__loc_is_host(rt, dst) && ums__be_can_copy_many(rt, dst);
-    size_t run_max = runs ? RUN_BYTES / rt->block_size : 1;
-    if (run_max < 1) run_max = 1;
-    if (run_max > RUN_MAX) run_max = RUN_MAX;
-    size_t depth = blocking ? 1 : PIPE_BYTES / rt->block_size;
-    if (depth < 1) depth = 1;
-    if (depth > PIPE_DEPTH) depth = PIPE_DEPTH;
-    if (run_max > 1) depth = 2 * run_max; /* two runs in flight */
-    mig_txn q[PIPE_MAX];
+    bool window = !blocking && !ums__loc_is_host(rt, dst) && ums__be_can_copy_many(rt, dst);
+    mig_txn local[QUEUE_STACK];
+    mig_queue q = {local, QUEUE_STACK};
+    size_t depth;
+    if (window) {
+        size_t w = rt->cfg.transfer_window ? rt->cfg.transfer_window : WINDOW_DEFAULT;
+        depth = w / bs;
+        if (depth > UMS_BACKEND_MANY_MAX) depth = UMS_BACKEND_MANY_MAX;
+        if (depth > last - first + 1) depth = last - first + 1;
+        if (depth < 1) depth = 1;
+        if (depth > QUEUE_STACK) {
+            mig_txn *heap = ums__calloc(depth, sizeof *heap);
+            if (heap) q = (mig_queue){heap, depth};
+            else depth = QUEUE_STACK; /* smaller windows, same result */
+        }
+    } else {
+        depth = blocking ? 1 : PIPE_BYTES / bs;
+        if (depth < 1) depth = 1;
+        if (depth > PIPE_DEPTH) depth = PIPE_DEPTH;
+    }
+    size_t run_max = window ? depth : 1;
     size_t head = 0, n = 0, run = 0; /* run: the last `run` txns, begun but not yet issued */
-#define NOTE(res)                                         \
-    do {                                                  \
-        ums_result r_ = (res);                            \
-        if (r_ != UMS_OK && first_err == UMS_OK) {        \
-            first_err = r_;                               \
-            err = *ums_last_error();                      \
-        }                                                 \
-    } while (0)
     for (size_t i = first; i <= last;) {
         ums__block *b = &a->blocks[i];
         pthread_mutex_lock(&b->lock);
@@ -604,39 +654,42 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
                          (mode == UMS_MOVE_REPLICATE_RM && (b->advice & UMS_BLOCK_ADVICE_READ_MOSTLY));
         pthread_mutex_unlock(&b->lock);
         ums_result dr;
-        mig_txn *t = &q[(head + n) % PIPE_MAX];
+        mig_txn *t = QAT(&q, head + n);
         /* Never wait for another migration while holding blocks in flight. */
         txn_start s = txn_begin(a, i, dst, replicate, n == 0, run_max > 1, rep, t, &dr);
         if (s == TXN_BUSY) {
-            run_issue(a, q, head + n, &run);
-            for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
+            drain(a, &q, &head, &n, &run, window, rep, &fe);
             continue; /* again, now allowed to wait */
         }
         i++;
         if (s == TXN_DONE) {
-            run_issue(a, q, head + n, &run); /* the run ends at a block that needs no copy */
-            NOTE(dr);
+            run_issue(a, &q, head + n, &run); /* the run ends at a block that needs no copy */
+            note(&fe, dr);
             continue;
         }
         n++;
         bool joins = run_max > 1 && t->src_host; /* runs only go to a device */
         /* the run so far ends before t if t cannot join it (or is not next to it) */
-        if (!joins || (run > 0 && q[(head + n - 2) % PIPE_MAX].i + 1 != t->i)) run_issue(a, q, head + n - 1, &run);
+        if (!joins || (run > 0 && QAT(&q, head + n - 2)->i + 1 != t->i)) run_issue(a, &q, head + n - 1, &run);
         if (joins) run++;
         else txn_issue(a, t);
-        if (run >= run_max || (run > 0 && n >= depth)) run_issue(a, q, head + n, &run);
+        if (run >= run_max || (run > 0 && n >= depth)) run_issue(a, &q, head + n, &run);
+        if (window) {
+            /* a full window: its copies all run, then its blocks are committed */
+            if (n >= depth) drain(a, &q, &head, &n, &run, true, rep, &fe);
+            continue;
+        }
         /* Finish in order: whatever is complete already (no fence: a synchronous
          * backend gains nothing from waiting), and the oldest when the pipe is full. */
-        while (n > run && (n >= depth || !q[head].fence)) {
-            NOTE(finish_head(a, q, head, rep));
-            head = (head + 1) % PIPE_MAX;
+        while (n > 0 && (n >= depth || !QAT(&q, head)->fence)) {
+            note(&fe, finish_head(a, &q, head, rep));
+            head = (head + 1) % q.cap;
             n--;
         }
     }
-    run_issue(a, q, head + n, &run);
-    for (; n > 0; n--, head = (head + 1) % PIPE_MAX) NOTE(finish_head(a, q, head, rep));
-#undef NOTE
+    drain(a, &q, &head, &n, &run, window, rep, &fe);
+    if (q.t != local) free(q.t);
     rep->blocks_total += last - first + 1;
-    if (first_err != UMS_OK) *(ums_error_info *)ums_last_error() = err;
-    return first_err;
+    if (fe.r != UMS_OK) *(ums_error_info *)ums_last_error() = fe.err;
+    return fe.r;
 }

@@ -179,8 +179,8 @@ cl_int ums__opencl_region_sync(ums__opencl *cl, ums_devmem *mem);
 
 /* ---- copies (opencl_copy.c) ---- */
 
-/* Most memories one copy_to_many takes (the core's runs are at most 8 blocks). */
-#define UMS__OPENCL_MANY_MAX 16
+/* Most memories one copy_to_many takes: as many as the core passes. */
+#define UMS__OPENCL_MANY_MAX UMS_BACKEND_MANY_MAX
 /** The backend's copy_to_many operation (ABI 1.2): one upload for the memories
  *  of consecutive blocks of one buffer. */
 ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,

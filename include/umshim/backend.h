@@ -37,6 +37,9 @@
 extern "C" {
 #endif
 
+/** The most memories the core passes to one copy_to_many call. */
+#define UMS_BACKEND_MANY_MAX 64u
+
 #define UMS_BACKEND_ABI_MAJOR 1u
 #define UMS_BACKEND_ABI_MINOR 2u
 /** ABI version: major in the high 16 bits, minor in the low 16. */
@@ -151,7 +154,8 @@ typedef struct ums_backend_ops {
      *  of one device object the backend can issue a single command. One fence covers
      *  all of them, with the rules of copy_to; on failure nothing is pending. Return
      *  ::UMS_ERR_NOT_SUPPORTED, with nothing done, for memories it cannot copy at once:
-     *  the core then calls copy_to for each. Default: copy_to for each. */
+     *  the core then calls copy_to for each. `n` is at most ::UMS_BACKEND_MANY_MAX.
+     *  Default: copy_to for each. */
     ums_result (*copy_to_many)(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
                                ums_fence **fence);
 } ums_backend_ops;

@@ -101,6 +101,13 @@ typedef struct ums_runtime_config {
     /** How a block is put in place read-only in userfaultfd mode (`UMS_RO_INSTALL`),
      *  default ::UMS_RO_INSTALL_MOVE. */
     ums_ro_install read_only_install;
+    /** Bytes a range migration to a device copies as one window (`UMS_TRANSFER_WINDOW`),
+     *  0 = default: 128 MiB. Where the device's backend copies several blocks at
+     *  once, each stretch of consecutive blocks in a window goes in one transfer,
+     *  and the window's blocks are switched over together once its copies are
+     *  done: larger windows mean fewer, longer transfers, and longer waits for a
+     *  CPU thread that writes a block of the window meanwhile. At most 64 blocks. */
+    size_t transfer_window;
 } ums_runtime_config;
 
 /**

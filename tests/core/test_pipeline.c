@@ -9,11 +9,13 @@
  *    leaves that block at its source (valid and writable) and the others moved,
  *    reported per block; nothing leaks;
  *  - CPU writes during a pipelined migration are never lost;
- *  - to a backend that copies several blocks at once (copy_to_many), consecutive
- *    host blocks go in runs of one write protection and one copy each; a
- *    failure of a run's protection, copy or fence leaves the blocks of that run
- *    at their source and moves the others; a block already there splits a run;
- *    no write is lost;
+ *  - to a backend that copies several blocks at once (copy_to_many), host blocks
+ *    go in windows (8 blocks here); each stretch of consecutive blocks in a
+ *    window is a run of one write protection and one copy; the window's last
+ *    copy is waited for first and its blocks are committed only after all its
+ *    copies; a failure of a run's protection, copy or fence leaves the blocks of
+ *    that run at their source and moves the others; a block already there splits
+ *    a run; no write is lost;
  *  - a CPU read of a device-resident block at the start of a sequential scan
  *    fetches the next blocks too (and, with userfaultfd, the run after them),
  *    READ_MOSTLY blocks keeping their device copy; an isolated access fetches
@@ -49,6 +51,12 @@ static atomic_int fail_wait_at;             /* the nth fence wait from now fails
 static atomic_int waits;                    /* fence waits since the last reset */
 static pthread_t slow_thread;               /* fence waits of this thread take 150 ms */
 static atomic_bool slow_on;
+/* While `watch` is set, every fence wait records its fence's blocks and how many
+ * blocks of `watch` are DEVICE at that moment (committed there). */
+static unsigned char *_Atomic watch;
+static int watch_n[16], watch_committed[16];
+static atomic_int watch_waits;
+static int count_device(const unsigned char *p);
 
 static ums_result ab_issue(void *dst, const void *src, size_t len, ums_fence **f) {
     if (!f) {
@@ -77,6 +85,14 @@ static ums_result ab_fence_wait(void *b, ums_fence *f) {
     if (atomic_load(&slow_on) && pthread_equal(pthread_self(), slow_thread)) {
         struct timespec ts = {0, 150 * 1000000L};
         nanosleep(&ts, NULL);
+    }
+    unsigned char *wp = atomic_load(&watch);
+    if (wp) {
+        int w = atomic_fetch_add(&watch_waits, 1);
+        if (w < 16) {
+            watch_n[w] = (int)f->n;
+            watch_committed[w] = count_device(wp);
+        }
     }
     for (size_t k = 0; k < f->n; k++) /* the copy happens now */
         memcpy(f->dst[k], (const unsigned char *)f->src + k * f->len, f->len);
@@ -151,6 +167,11 @@ static ums_block_state state_of(const unsigned char *p, size_t k) {
     size_t n;
     ASSERT_OK(ums_query(p + k * bs, 1, &bi, 1, &n));
     return bi.state;
+}
+static int count_device(const unsigned char *p) {
+    int c = 0;
+    for (size_t k = 0; k < NBLK; k++) c += state_of(p, k) == UMS_BLOCK_DEVICE;
+    return c;
 }
 static uint64_t valid_of(const unsigned char *p, size_t k) {
     ums_block_info bi;
@@ -381,7 +402,7 @@ static void test_fetch_stops_at_migrating(unsigned char *p) {
     printf("a migrating block stops the fetch run\n");
 }
 
-/* Runs: 256 KiB blocks go to asyncm0 in runs of 8 (12 blocks: 8 + 4). */
+/* Windows: 256 KiB blocks go to asyncm0 in windows of 8 (12 blocks: 8 + 4). */
 static void expect_runs(const int *want, int n, const char *when) {
     if (atomic_load(&many_calls) != n) FAIL_("%s: %d runs copied, expected %d", when, atomic_load(&many_calls), n);
     for (int k = 0; k < n; k++)
@@ -422,13 +443,25 @@ static void test_runs(unsigned char *p) {
     ASSERT_EQ(atomic_load(&many_calls), 0);
     check(p, 6, "after a round trip in runs");
 
-    /* a block already there splits the run */
+    /* a block already there splits the run: the first window is blocks 0-4 and
+     * 6-8 (8 transactions), the second 9-11. The window's last copy is waited for
+     * first, and no block of a window is committed before all its copies are done. */
     ASSERT_OK(ums_migrate(p + 5 * bs, bs, mdev));
     reset_backend();
+    atomic_store(&watch_waits, 0);
+    atomic_store(&watch, p);
     ASSERT_OK(ums_migrate_ex(p, NBLK * bs, mdev, &rep));
+    atomic_store(&watch, NULL);
     ASSERT_EQ(rep.blocks_moved, NBLK - 1);
     ASSERT_EQ(rep.blocks_already, 1);
-    expect_runs((const int[]){5, 6}, 2, "around a block already there");
+    expect_runs((const int[]){5, 3, 3}, 3, "around a block already there");
+    ASSERT_EQ(atomic_load(&watch_waits), 3);
+    static const int order[3] = {3, 5, 3}, committed[3] = {1, 1, 9}; /* block 5 counts from the start */
+    for (int w = 0; w < 3; w++) {
+        if (watch_n[w] != order[w]) FAIL_("fence wait %d was for %d blocks, expected %d", w, watch_n[w], order[w]);
+        if (watch_committed[w] != committed[w])
+            FAIL_("fence wait %d saw %d blocks on the device, expected %d", w, watch_committed[w], committed[w]);
+    }
     all_to(p, host);
     check(p, 6, "after the split runs");
 
@@ -438,7 +471,8 @@ static void test_runs(unsigned char *p) {
     run_failure(p, ums_runtime_fault_mode(rt) == UMS_FAULT_UFFD ? "uffd_wp" : "mprotect", 1, 0, 8, 6);
     all_to(p, host);
     check(p, 6, "after the run failures");
-    printf("runs: 8 + 4 blocks per copy, a block already there splits them, a failed run stays at its source\n");
+    printf("windows of 8 blocks: one copy per run, a block already there splits a run, commits after the window's "
+           "last copy, a failed run stays at its source\n");
 }
 
 static unsigned char *setup(ums_protocol proto) {
@@ -447,6 +481,7 @@ static unsigned char *setup(ums_protocol proto) {
     cfg.sim = NULL;
     cfg.opencl = 0;
     cfg.block_size = 256 << 10;
+    cfg.transfer_window = 8 * (256 << 10); /* windows of 8 blocks */
     cfg.protocol = proto;
     ASSERT_OK(ums_runtime_create(&cfg, &rt));
     bs = ums_runtime_block_size(rt);

@@ -1,7 +1,7 @@
 /* The core's pipelined range migrations and fetch runs on a real OpenCL device
  * (its copies complete through event fences):
  *  - a range moves to the device and back with every block intact;
- *  - host -> device goes in runs (one write of 8 blocks, 2 MiB, per command);
+ *  - host -> device goes in windows (here 8 blocks, 2 MiB: one write per window);
  *    a run's fence that fails leaves that run's blocks at the source, the
  *    others moved; device -> host goes block by block, and a fence that fails
  *    there leaves its block on the device; the data stays intact;
@@ -10,6 +10,7 @@
  *  - a scan right after a kernel launch, without waiting for the kernel, reads
  *    what the kernel wrote in every block, those fetched ahead included. */
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include "opencl/cl_test.h"
 #include "umshim/testing.h"
@@ -47,7 +48,7 @@ static void test_round_trip_and_failure(uint32_t *p, const cl_dev *d) {
     all_to(p, E.host);
     check(p, 1, "after a round trip");
 
-    /* 256 KiB blocks go to the device in runs of 8: blocks 0-7, 8-15, 16-19. The
+    /* 256 KiB blocks go to the device in windows of 8: blocks 0-7, 8-15, 16-19. The
      * 2nd fence of the move fails: blocks 8-15 stay on the host. */
     ASSERT_OK(ums_test_inject("op:fence_wait", 2, 1, UMS_ERR_BACKEND));
     ums_migrate_report rep;
@@ -130,6 +131,7 @@ static void test_scan_after_kernel(uint32_t *p, const cl_dev *d, bool read_mostl
 }
 
 int main(void) {
+    setenv("UMS_TRANSFER_WINDOW", "2M", 1); /* windows of 8 blocks of 256 KiB */
     cl_env_open(&E, 1);
     bs = E.bs;
     n = NBLK * bs / 4;
