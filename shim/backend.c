@@ -315,6 +315,22 @@ ums_result ums__be_copy_to_many_async(ums_runtime_t *rt, ums_location_t loc, ums
     return ums__fail_keep(__func__, r);
 }
 
+bool ums__be_can_copy_from_many(ums_runtime_t *rt, ums_location_t loc) {
+    return rt->locs[loc].backend->ops.copy_from_many != NULL;
+}
+
+ums_result ums__be_copy_from_many_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *const *src,
+                                        size_t n, size_t len, ums_fence **fence) {
+    ums__location *L = &rt->locs[loc];
+    *fence = NULL;
+    if (!L->backend->ops.copy_from_many) return UMS_ERR_NOT_SUPPORTED;
+    INJECT_OP(UMS_OP_COPY_FROM_MANY);
+    ums_result r = L->backend->ops.copy_from_many(L->backend->state, dst, src, n, len, fence);
+    if (r != UMS_OK) *fence = NULL;
+    if (r == UMS_OK || r == UMS_ERR_NOT_SUPPORTED) return r; /* not supported: nothing to report */
+    return ums__fail_keep(__func__, r);
+}
+
 ums_result ums__be_copy_from_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len,
                                    ums_fence **fence) {
     ums__location *L = &rt->locs[loc];

@@ -247,6 +247,12 @@ bool ums__be_can_copy_many(ums_runtime_t *rt, ums_location_t loc);
  * recorded, when the backend cannot: copy each with ums__be_copy_to_async. */
 ums_result ums__be_copy_to_many_async(ums_runtime_t *rt, ums_location_t loc, ums_devmem *const *dst, size_t n,
                                       const void *src, size_t len, ums_fence **fence);
+/* Whether the backend of `loc` can copy several blocks back in one transfer. */
+bool ums__be_can_copy_from_many(ums_runtime_t *rt, ums_location_t loc);
+/* n memories of consecutive blocks of one region → contiguous host memory, one
+ * fence for all (ABI 1.3 copy_from_many). UMS_ERR_NOT_SUPPORTED as for copy_to_many. */
+ums_result ums__be_copy_from_many_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *const *src,
+                                        size_t n, size_t len, ums_fence **fence);
 ums_result ums__be_copy_from_async(ums_runtime_t *rt, ums_location_t loc, void *dst, ums_devmem *src, size_t len,
                                    ums_fence **fence);
 ums_result ums__be_copy_peer_async(ums_runtime_t *rt, ums_location_t dloc, ums_devmem *dst, ums_location_t sloc,
@@ -356,6 +362,10 @@ void *ums__stage_ptr(const ums__stage *st);
  * moved into a block). Both accept NULL. */
 void ums__stage_put_full(ums_runtime_t *rt, ums__stage *st, ums_location_t node);
 void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st);
+/* Take n (2 ≤ n ≤ UMS_BACKEND_MANY_MAX) full staging blocks on `node` that are
+ * consecutive in memory, into out[0..n) in address order; false (nothing taken)
+ * when the pool has none. One transfer can then fill all of them. */
+bool ums__stage_get_run(ums_runtime_t *rt, ums_location_t node, size_t n, ums__stage **out);
 /* An empty staging block registered as a UFFDIO_MOVE destination, or NULL. */
 ums__stage *ums__stage_take_empty(ums_runtime_t *rt);
 void ums__stage_pool_fini(ums_runtime_t *rt);

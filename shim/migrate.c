@@ -246,6 +246,7 @@ typedef struct mig_txn {
     size_t i;
     ums_location_t src, dst, tmp_node, fence_loc;
     bool src_host, dst_host, replicate, zapped;
+    bool deferred;       /* begun with a host source's protection and a host destination's staging left to the issue */
     ums_devmem *dst_mem;
     ums__stage *dst_stage, *tmp_stage;
     void *stage, *tmp;
@@ -273,10 +274,11 @@ typedef enum txn_start {
     TXN_BUSY     /* the block is migrating and the caller may not wait for it */
 } txn_start;
 
-/* defer_protect: a host source is not write-protected here; the caller protects
- * it (with the blocks after it: run_issue) before the copy is issued. */
+/* defer: a host source is not write-protected here, and a host destination gets
+ * no staging block yet; the run the block joins does both for all its blocks
+ * (run_issue), or txn_undefer for the block alone, before the copy is issued. */
 static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool replicate, bool may_wait,
-                           bool defer_protect, ums_migrate_report *rep, mig_txn *t, ums_result *done) {
+                           bool defer, ums_migrate_report *rep, mig_txn *t, ums_result *done) {
     ums_runtime_t *rt = a->rt;
     ums__block *b = &a->blocks[i];
     char *addr = ums__block_addr(a, i);
@@ -321,9 +323,11 @@ static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool rep
     }
 
     /* prepare: the destination exists before anything else changes */
-    r = dst_host ? ums__stage_get(rt, dst, &t->dst_stage) : ums__be_block_alloc(rt, dst, a, i, &t->dst_mem);
+    t->deferred = defer;
+    if (!dst_host) r = ums__be_block_alloc(rt, dst, a, i, &t->dst_mem);
+    else if (!defer) r = ums__stage_get(rt, dst, &t->dst_stage);
     if (r != UMS_OK) goto out_err;
-    if (dst_host) t->stage = ums__stage_ptr(t->dst_stage);
+    if (t->dst_stage) t->stage = ums__stage_ptr(t->dst_stage);
     if (blocking && t->src_host) {
         r = ums__stage_get(rt, t->tmp_node, &t->tmp_stage);
         if (r != UMS_OK) goto out_free;
@@ -343,7 +347,7 @@ static txn_start txn_begin(ums__alloc *a, size_t i, ums_location_t dst, bool rep
     }
     atomic_store(&b->write_abort, 0);
     /* writers wait from the write protection on; a write before it is in the copy */
-    if (t->src_host && !defer_protect) txn_fail(t, rt->fops->protect_read(rt, addr, bs));
+    if (t->src_host && !defer) txn_fail(t, rt->fops->protect_read(rt, addr, bs));
     pthread_mutex_unlock(&b->lock);
     return TXN_STARTED;
 
@@ -355,6 +359,19 @@ out_err:
     rep_failed(rep, r);
     *done = r;
     return TXN_DONE;
+}
+
+/* What txn_begin left to the run, for a block issued on its own. */
+static void txn_undefer(ums__alloc *a, mig_txn *t) {
+    ums_runtime_t *rt = a->rt;
+    if (!t->deferred || t->r != UMS_OK) return;
+    t->deferred = false;
+    if (t->src_host) txn_fail(t, rt->fops->protect_read(rt, ums__block_addr(a, t->i), rt->block_size));
+    if (t->r == UMS_OK && t->dst_host && !t->dst_stage) {
+        ums_result r = ums__stage_get(rt, t->dst, &t->dst_stage);
+        if (r == UMS_OK) t->stage = ums__stage_ptr(t->dst_stage);
+        txn_fail(t, r);
+    }
 }
 
 /* Start the copy (unlocked: faults on the block are served meanwhile). */
@@ -532,13 +549,16 @@ typedef struct mig_queue {
 } mig_queue;
 #define QAT(q, k) (&(q)->t[(k) % (q)->cap])
 
-/* Protect and issue the run: the *run txns that end before queue position `end`,
- * begun with the protection deferred, consecutive host blocks going to one
- * device. One write protection covers them all (one page-table change, one TLB
- * shootdown, instead of one per block) and one transfer copies them where the
- * backend can (its fence is the first block's; the others finish after it, in
- * order). Each block stays its own transaction: if the shared protection or
- * copy fails, every block of the run aborts and stays at its source. */
+/* Issue the run: the *run txns that end before queue position `end`, begun
+ * deferred, consecutive blocks with one source and one destination (run_joins).
+ * Host → device: one write protection covers them all (one page-table change,
+ * one TLB shootdown, instead of one per block) and one transfer copies them
+ * where the backend can (copy_to_many). Device → host: consecutive staging
+ * blocks, where the pool has them, receive them in one transfer
+ * (copy_from_many). The fence is the first block's; the others finish after it,
+ * in order. Each block stays its own transaction: if the shared protection or
+ * copy fails, every block of the run aborts and stays at its source. Where the
+ * backend or the pool cannot, the blocks are issued one by one. */
 static void run_issue(ums__alloc *a, mig_queue *q, size_t end, size_t *run) {
     ums_runtime_t *rt = a->rt;
     size_t n = *run, start = end - n;
@@ -547,27 +567,62 @@ static void run_issue(ums__alloc *a, mig_queue *q, size_t end, size_t *run) {
     mig_txn *t0 = QAT(q, start);
     size_t bs = rt->block_size;
     char *addr = ums__block_addr(a, t0->i);
-    ums_result r = rt->fops->protect_read(rt, addr, n * bs);
-    for (size_t k = 0; k < n; k++) txn_fail(QAT(q, start + k), r);
-    if (r != UMS_OK) return;
-    if (n > 1) {
-        ums_devmem *mem[UMS_BACKEND_MANY_MAX];
-        for (size_t k = 0; k < n; k++) mem[k] = QAT(q, start + k)->dst_mem;
-        ums_fence *f = NULL;
-        UMS_MANAGED_READ_BEGIN();
-        r = ums__be_copy_to_many_async(rt, t0->dst, mem, n, addr, bs, &f);
-        UMS_MANAGED_READ_END();
-        if (r != UMS_ERR_NOT_SUPPORTED) {
-            for (size_t k = 0; k < n; k++) txn_fail(QAT(q, start + k), r);
-            if (r == UMS_OK) {
-                t0->fence = f;
-                t0->fence_loc = t0->dst;
-                t0->run_n = n;
+    ums_devmem *mem[UMS_BACKEND_MANY_MAX];
+    ums_fence *f = NULL;
+    ums_result r = UMS_ERR_NOT_SUPPORTED;
+    if (t0->src_host) {
+        r = rt->fops->protect_read(rt, addr, n * bs);
+        for (size_t k = 0; k < n; k++) {
+            txn_fail(QAT(q, start + k), r);
+            QAT(q, start + k)->deferred = false;
+        }
+        if (r != UMS_OK) return;
+        r = UMS_ERR_NOT_SUPPORTED;
+        if (n > 1) {
+            for (size_t k = 0; k < n; k++) mem[k] = QAT(q, start + k)->dst_mem;
+            UMS_MANAGED_READ_BEGIN();
+            r = ums__be_copy_to_many_async(rt, t0->dst, mem, n, addr, bs, &f);
+            UMS_MANAGED_READ_END();
+        }
+    } else if (n > 1) {
+        ums__stage *st[UMS_BACKEND_MANY_MAX];
+        if (ums__stage_get_run(rt, t0->dst, n, st)) {
+            for (size_t k = 0; k < n; k++) {
+                mig_txn *t = QAT(q, start + k);
+                t->dst_stage = st[k];
+                t->stage = ums__stage_ptr(st[k]);
+                t->deferred = false;
+                mem[k] = ums__block_devmem(&a->blocks[t->i], t->src);
             }
-            return;
+            r = ums__be_copy_from_many_async(rt, t0->src, t0->stage, mem, n, bs, &f);
         }
     }
-    for (size_t k = 0; k < n; k++) txn_issue(a, QAT(q, start + k));
+    if (r != UMS_ERR_NOT_SUPPORTED) {
+        for (size_t k = 0; k < n; k++) txn_fail(QAT(q, start + k), r);
+        if (r == UMS_OK) {
+            t0->fence = f;
+            t0->fence_loc = t0->src_host ? t0->dst : t0->src;
+            t0->run_n = n;
+        }
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        txn_undefer(a, QAT(q, start + k));
+        txn_issue(a, QAT(q, start + k));
+    }
+}
+
+/* Whether t may join a run (window mode): host → device (the range's backend
+ * copies several at once), or device → host from a backend that copies several
+ * back at once. */
+static bool run_joins(ums_runtime_t *rt, const mig_txn *t) {
+    if (t->src_host) return !t->dst_host;
+    return t->dst_host && ums__be_can_copy_from_many(rt, t->src);
+}
+
+/* Whether t continues the run that ends with `prev`. */
+static bool run_next(const mig_txn *prev, const mig_txn *t) {
+    return prev->i + 1 == t->i && prev->src == t->src && prev->src_host == t->src_host && prev->dst == t->dst;
 }
 
 /* Finish the oldest txn of the queue. A run's fence is the first block's: when
@@ -617,6 +672,21 @@ static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *
     for (; *n > 0; (*n)--, *head = (*head + 1) % q->cap) note(fe, finish_head(a, q, *head, rep));
 }
 
+/* Window mode for a range to the host: when the first block that needs a copy
+ * comes from a device whose backend copies several blocks back at once. */
+static bool back_in_windows(ums__alloc *a, size_t first, size_t last) {
+    ums_runtime_t *rt = a->rt;
+    for (size_t i = first; i <= last; i++) {
+        ums__block *b = &a->blocks[i];
+        pthread_mutex_lock(&b->lock);
+        bool host = b->host_valid || b->ndev == 0;
+        ums_location_t src = host ? UMS_LOCATION_NONE : b->dev[0].loc;
+        pthread_mutex_unlock(&b->lock);
+        if (!host) return ums__be_can_copy_from_many(rt, src);
+    }
+    return false;
+}
+
 ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_location_t dst, ums__move_mode mode,
                               ums_migrate_report *rep) {
     ums_runtime_t *rt = a->rt;
@@ -625,7 +695,8 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
     memset(&fe, 0, sizeof fe);
     /* The blocking protocol moves one block at a time: every access waits anyway. */
     bool blocking = rt->cfg.protocol == UMS_PROTOCOL_BLOCKING;
-    bool window = !blocking && !ums__loc_is_host(rt, dst) && ums__be_can_copy_many(rt, dst);
+    bool window = !blocking && (ums__loc_is_host(rt, dst) ? back_in_windows(a, first, last)
+                                                          : ums__be_can_copy_many(rt, dst));
     mig_txn local[QUEUE_STACK];
     mig_queue q = {local, QUEUE_STACK};
     size_t depth;
@@ -645,7 +716,7 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
         if (depth < 1) depth = 1;
         if (depth > PIPE_DEPTH) depth = PIPE_DEPTH;
     }
-    size_t run_max = window ? depth : 1;
+    bool runs = window && depth > 1;
     size_t head = 0, n = 0, run = 0; /* run: the last `run` txns, begun but not yet issued */
     for (size_t i = first; i <= last;) {
         ums__block *b = &a->blocks[i];
@@ -656,7 +727,7 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
         ums_result dr;
         mig_txn *t = QAT(&q, head + n);
         /* Never wait for another migration while holding blocks in flight. */
-        txn_start s = txn_begin(a, i, dst, replicate, n == 0, run_max > 1, rep, t, &dr);
+        txn_start s = txn_begin(a, i, dst, replicate, n == 0, runs, rep, t, &dr);
         if (s == TXN_BUSY) {
             drain(a, &q, &head, &n, &run, window, rep, &fe);
             continue; /* again, now allowed to wait */
@@ -668,20 +739,22 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
             continue;
         }
         n++;
-        bool joins = run_max > 1 && t->src_host; /* runs only go to a device */
-        /* the run so far ends before t if t cannot join it (or is not next to it) */
-        if (!joins || (run > 0 && QAT(&q, head + n - 2)->i + 1 != t->i)) run_issue(a, &q, head + n - 1, &run);
-        if (joins) run++;
-        else txn_issue(a, t);
-        if (run >= run_max || (run > 0 && n >= depth)) run_issue(a, &q, head + n, &run);
-        if (window) {
-            /* a full window: its copies all run, then its blocks are committed */
-            if (n >= depth) drain(a, &q, &head, &n, &run, true, rep, &fe);
-            continue;
+        bool joins = runs && run_joins(rt, t);
+        /* the run so far ends before t if t cannot join it (or does not continue it) */
+        if (!joins || (run > 0 && !run_next(QAT(&q, head + n - 2), t))) run_issue(a, &q, head + n - 1, &run);
+        if (joins) {
+            run++;
+        } else {
+            txn_undefer(a, t);
+            txn_issue(a, t);
         }
-        /* Finish in order: whatever is complete already (no fence: a synchronous
-         * backend gains nothing from waiting), and the oldest when the pipe is full. */
-        while (n > 0 && (n >= depth || !QAT(&q, head)->fence)) {
+        if (run > 0 && n >= depth) run_issue(a, &q, head + n, &run);
+        /* A full window: its copies all run, then its blocks are committed. */
+        if (window && n >= depth) drain(a, &q, &head, &n, &run, true, rep, &fe);
+        /* Finish in order whatever is complete already (no fence: a synchronous
+         * backend gains nothing from waiting), and, in a pipeline, the oldest when
+         * it is full. */
+        while (n > run && (!QAT(&q, head)->fence || (!window && n >= depth))) {
             note(&fe, finish_head(a, &q, head, rep));
             head = (head + 1) % q.cap;
             n--;

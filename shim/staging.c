@@ -125,6 +125,80 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
     if (!keep) stage_free(rt, st);
 }
 
+bool ums__stage_get_run(ums_runtime_t *rt, ums_location_t node, size_t n, ums__stage **out) {
+    if (n < 2 || n > UMS_BACKEND_MANY_MAX) return false;
+    size_t bs = rt->block_size;
+    ums__stage *got[UMS_BACKEND_MANY_MAX];
+    size_t k = 0;
+    pthread_mutex_lock(&rt->stage_lock);
+    /* The pool is a stack: a window's blocks come back one after the other, in
+     * address order or its reverse, so a run is found at its top. */
+    for (; k < n && rt->stage_full[node]; k++) {
+        got[k] = rt->stage_full[node];
+        rt->stage_full[node] = got[k]->next;
+    }
+    bool ok = k == n;
+    uintptr_t base = UINTPTR_MAX;
+    for (size_t j = 0; j < k; j++)
+        if ((uintptr_t)got[j]->p < base) base = (uintptr_t)got[j]->p;
+    uint64_t seen = 0;
+    for (size_t j = 0; ok && j < k; j++) {
+        uintptr_t off = (uintptr_t)got[j]->p - base;
+        size_t at = off / bs;
+        if (off % bs || at >= n || (seen >> at & 1)) ok = false;
+        else {
+            seen |= 1ull << at;
+            out[at] = got[j];
+        }
+    }
+    if (ok) {
+        rt->stage_nfull[node] -= (unsigned)n;
+    } else {
+        for (size_t j = k; j-- > 0;) { /* back as they were */
+            got[j]->next = rt->stage_full[node];
+            rt->stage_full[node] = got[j];
+        }
+    }
+    pthread_mutex_unlock(&rt->stage_lock);
+    if (!ok) return false;
+    for (size_t j = 0; j < n; j++) {
+        out[j]->node = node;
+        out[j]->next = NULL;
+    }
+    return true;
+}
+
+/* New empty blocks when the pool has none: one mapping of up to
+ * UMS_BACKEND_MANY_MAX blocks, registered at once, cut into blocks. The first is
+ * returned; the others go to the pool so that the next takes return the blocks
+ * after it, in order: the pages of a window's blocks then land in consecutive
+ * staging blocks, which a transfer back can fill at once (ums__stage_get_run). */
+static ums__stage *new_empties(ums_runtime_t *rt) {
+    size_t bs = rt->block_size;
+    size_t n = empty_cap(rt);
+    if (n > UMS_BACKEND_MANY_MAX) n = UMS_BACKEND_MANY_MAX;
+    char *p = ums__map_staging(n * bs);
+    if (!p) return NULL;
+    if (!rt->fops->register_spare || rt->fops->register_spare(rt, p, n * bs) != UMS_OK) {
+        munmap(p, n * bs);
+        return NULL;
+    }
+    ums__stage *st[UMS_BACKEND_MANY_MAX];
+    size_t made = 0;
+    for (; made < n; made++) {
+        st[made] = ums__calloc(1, sizeof **st);
+        if (!st[made]) break;
+        *st[made] = (ums__stage){.p = p + made * bs, .owner = UMS_LOCATION_NONE, .registered = true};
+    }
+    if (made < n) { /* the blocks without a record go */
+        rt->fops->unregister_range(rt, p + made * bs, (n - made) * bs);
+        munmap(p + made * bs, (n - made) * bs);
+    }
+    if (made == 0) return NULL;
+    for (size_t k = made; k-- > 1;) ums__stage_put_empty(rt, st[k]);
+    return st[0];
+}
+
 ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
     if (rt->fault_mode != UMS_FAULT_UFFD || !rt->uffd_move) return NULL;
     pthread_mutex_lock(&rt->stage_lock);
@@ -134,19 +208,10 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         rt->stage_nempty--;
     }
     pthread_mutex_unlock(&rt->stage_lock);
-    if (!st) {
-        /* None spare: a new empty range (address space only) */
-        st = ums__calloc(1, sizeof *st);
-        if (!st) return NULL;
-        st->p = ums__map_staging(rt->block_size);
-        if (!st->p) {
-            free(st);
-            return NULL;
-        }
-        st->owner = UMS_LOCATION_NONE;
-    }
+    if (!st) return new_empties(rt);
     if (!st->registered) {
-        /* registered on first use as a UFFDIO_MOVE destination, for its life */
+        /* a backend's block that held pages: registered on first use as a
+         * UFFDIO_MOVE destination, for its life */
         if (!rt->fops->register_spare || rt->fops->register_spare(rt, st->p, rt->block_size) != UMS_OK) {
             stage_free(rt, st); /* unmaps a range of its own, frees a backend's */
             return NULL;

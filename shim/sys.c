@@ -18,7 +18,7 @@ static const char *const inject_names[UMS_SYS_COUNT + 1] = {
     "uffd_register", "uffd_unregister", "uffd_copy", "uffd_zeropage", "uffd_move", "uffd_wp",
     "uffd_wake", "pipe", "thread_create", "calloc", "op:init", "op:location_count",
     "op:location_describe", "op:mem_alloc", "op:copy_to", "op:copy_from", "op:copy_peer",
-    "op:fence_wait", "op:copy_to_many", NULL};
+    "op:fence_wait", "op:copy_to_many", "op:copy_from_many", NULL};
 
 /* Process-wide injection state. Global by necessity: the hooks must reach every
  * runtime and the signal path, and tests drive them from outside any runtime.

@@ -38,6 +38,7 @@ typedef enum ums__sysid {
     UMS_OP_COPY_PEER,
     UMS_OP_FENCE_WAIT,
     UMS_OP_COPY_TO_MANY,
+    UMS_OP_COPY_FROM_MANY,
     UMS_SYS_COUNT
 } ums__sysid;
 

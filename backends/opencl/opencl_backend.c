@@ -565,6 +565,7 @@ static const ums_backend_ops opencl_ops = {
     .mem_alloc_region = ums__opencl_mem_alloc_region,
     .region_release = ums__opencl_region_release,
     .copy_to_many = ums__opencl_copy_to_many,
+    .copy_from_many = ums__opencl_copy_from_many,
 };
 
 const ums_backend_ops *ums__opencl_backend_entry(void) {

@@ -19,6 +19,7 @@
  * or reuse its host memory at once.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -186,37 +187,22 @@ ums_result ums__opencl_copy_to(void *backend, ums_devmem *dst, size_t dst_off, c
 #endif
 }
 
-/* Consecutive blocks of one region whose memories are adjacent parts of one
- * buffer (a region that is not split): one clEnqueueWriteBuffer for all, which
- * waits for each part's last command and becomes the last command of each.
- * Anything else is refused before any work (UMS_ERR_NOT_SUPPORTED): the core
- * then copies block by block. */
-ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
-                                    ums_fence **fence) {
-    ums__opencl *cl = backend;
-    if (fence)
-        *fence = NULL;
-    if (!cl || !dst || n == 0 || (!src && len))
-        return UMS_ERR_NULL_POINTER;
-    if (n > UMS__OPENCL_MANY_MAX)
-        return UMS_ERR_NOT_SUPPORTED;
-    for (size_t k = 0; k < n; k++) {
-        if (!dst[k] || dst[k]->size != len || dst[k]->buffer != dst[0]->buffer || dst[k]->region != dst[0]->region ||
-            dst[k]->offset != dst[0]->offset + k * len)
-            return UMS_ERR_NOT_SUPPORTED;
-    }
-    size_t total = n * len;
-    const void *from = src;
-    void *bounce = NULL;
-#if defined(__SANITIZE_THREAD__)
-    /* as in ums__opencl_copy_to: the calling thread reads the source */
-    bounce = malloc(total);
-    if (!bounce)
-        return ums__opencl_fail(cl, UMS_ERR_NO_MEMORY, ENOMEM, "out of host memory for a %zu-byte bounce buffer",
-                                total);
-    memcpy(bounce, src, total);
-    from = bounce;
-#endif
+/* Whether `mem[0..n)` are adjacent parts of one buffer of one region, each
+ * `len` bytes, in order: then one command moves them all. */
+static bool adjacent_parts(ums_devmem *const *mem, size_t n, size_t len) {
+    for (size_t k = 0; k < n; k++)
+        if (!mem[k] || mem[k]->size != len || mem[k]->buffer != mem[0]->buffer || mem[k]->region != mem[0]->region ||
+            mem[k]->offset != mem[0]->offset + k * len)
+            return false;
+    return true;
+}
+
+/* One command over the adjacent parts `mem[0..n)` (adjacent_parts): a write of
+ * `host` into them (`upload`) or a read of them into `host`. It waits for each
+ * part's last command and becomes the last command of each. `bounce` (may be
+ * NULL) is freed when the command is done. */
+static ums_result many_command(ums__opencl *cl, ums_devmem *const *mem, size_t n, size_t len, void *host,
+                               bool upload, void *bounce, ums_fence **fence) {
     ums_fence *f;
     ums_result r = new_fence(cl, fence, &f);
     if (r != UMS_OK) {
@@ -227,33 +213,77 @@ ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_
     ums_devmem *order[UMS__OPENCL_MANY_MAX];
     for (size_t k = 0; k < n; k++) {
         size_t j = k;
-        while (j > 0 && order[j - 1] > dst[k]) {
+        while (j > 0 && order[j - 1] > mem[k]) {
             order[j] = order[j - 1];
             j--;
         }
-        order[j] = dst[k];
+        order[j] = mem[k];
     }
-    cl_command_queue q = ums__opencl_mem_queue(dst[0]);
+    cl_command_queue q = ums__opencl_mem_queue(mem[0]);
     cl_event wait[UMS__OPENCL_MANY_MAX], ev = NULL;
     cl_uint nwait = 0;
-    ums__opencl_region_sync(cl, dst[0]);
+    ums__opencl_region_sync(cl, mem[0]);
     for (size_t k = 0; k < n; k++)
         pthread_mutex_lock(&order[k]->lock);
     for (size_t k = 0; k < n; k++)
         wait_for_last(order[k], wait, &nwait);
-    cl_int err = UMS_CL(clEnqueueWriteBuffer)(q, dst[0]->buffer, CL_FALSE, dst[0]->offset, total, from, nwait,
-                                              nwait ? wait : NULL, &ev);
+    size_t total = n * len;
+    cl_int err = upload ? UMS_CL(clEnqueueWriteBuffer)(q, mem[0]->buffer, CL_FALSE, mem[0]->offset, total, host,
+                                                       nwait, nwait ? wait : NULL, &ev)
+                        : UMS_CL(clEnqueueReadBuffer)(q, mem[0]->buffer, CL_FALSE, mem[0]->offset, total, host,
+                                                      nwait, nwait ? wait : NULL, &ev);
     if (err == CL_SUCCESS)
         for (size_t k = 0; k < n; k++)
             remember(order[k], ev, q);
     for (size_t k = n; k-- > 0;)
         pthread_mutex_unlock(&order[k]->lock);
+    const char *what = upload ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer";
     if (err != CL_SUCCESS) {
         free(f);
         free(bounce);
-        return ums__opencl_fail_cl(cl, err, "clEnqueueWriteBuffer", dst[0]->loc);
+        return ums__opencl_fail_cl(cl, err, what, mem[0]->loc);
     }
-    return complete(cl, dst[0]->loc, q, ev, f, bounce, fence, "clEnqueueWriteBuffer");
+    return complete(cl, mem[0]->loc, q, ev, f, bounce, fence, what);
+}
+
+/* Consecutive blocks of one region whose memories are adjacent parts of one
+ * buffer (a region that is not split): one clEnqueueWriteBuffer for all.
+ * Anything else is refused before any work (UMS_ERR_NOT_SUPPORTED): the core
+ * then copies block by block. */
+ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
+                                    ums_fence **fence) {
+    ums__opencl *cl = backend;
+    if (fence)
+        *fence = NULL;
+    if (!cl || !dst || n == 0 || (!src && len))
+        return UMS_ERR_NULL_POINTER;
+    if (n > UMS__OPENCL_MANY_MAX || !adjacent_parts(dst, n, len))
+        return UMS_ERR_NOT_SUPPORTED;
+    void *bounce = NULL;
+#if defined(__SANITIZE_THREAD__)
+    /* as in ums__opencl_copy_to: the calling thread reads the source */
+    bounce = malloc(n * len);
+    if (!bounce)
+        return ums__opencl_fail(cl, UMS_ERR_NO_MEMORY, ENOMEM, "out of host memory for a %zu-byte bounce buffer",
+                                n * len);
+    memcpy(bounce, src, n * len);
+    src = bounce;
+#endif
+    return many_command(cl, dst, n, len, (void *)src, true, bounce, fence);
+}
+
+/* The mirror of copy_to_many: one clEnqueueReadBuffer of adjacent parts into
+ * `n * len` contiguous host bytes. */
+ums_result ums__opencl_copy_from_many(void *backend, void *dst, ums_devmem *const *src, size_t n, size_t len,
+                                      ums_fence **fence) {
+    ums__opencl *cl = backend;
+    if (fence)
+        *fence = NULL;
+    if (!cl || !src || n == 0 || (!dst && len))
+        return UMS_ERR_NULL_POINTER;
+    if (n > UMS__OPENCL_MANY_MAX || !adjacent_parts(src, n, len))
+        return UMS_ERR_NOT_SUPPORTED;
+    return many_command(cl, src, n, len, dst, false, NULL, fence);
 }
 
 ums_result ums__opencl_copy_from(void *backend, void *dst, ums_devmem *src, size_t src_off, size_t len,

@@ -185,6 +185,10 @@ cl_int ums__opencl_region_sync(ums__opencl *cl, ums_devmem *mem);
  *  of consecutive blocks of one buffer. */
 ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
                                     ums_fence **fence);
+/** The backend's copy_from_many operation (ABI 1.3): one download of the memories
+ *  of consecutive blocks of one buffer into contiguous host memory. */
+ums_result ums__opencl_copy_from_many(void *backend, void *dst, ums_devmem *const *src, size_t n, size_t len,
+                                      ums_fence **fence);
 /** The backend's copy_to operation. */
 ums_result ums__opencl_copy_to(void *backend, ums_devmem *dst, size_t dst_off, const void *src, size_t len,
                                ums_fence **fence);

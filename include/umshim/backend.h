@@ -17,7 +17,7 @@
  * - Host memory passed to an asynchronous copy must stay valid until its fence
  *   completes; fence_wait(NULL) is allowed and returns ::UMS_OK.
  * - Version history: 1.0 the table up to poll_hints; 1.1 adds mem_alloc_region
- *   and region_release; 1.2 adds copy_to_many.
+ *   and region_release; 1.2 adds copy_to_many; 1.3 adds copy_from_many.
  *
  * A plug-in is a shared object `libumshim-backend-NAME.so` exporting
  * ::UMS_BACKEND_ENTRY_SYMBOL with the signature ::ums_backend_entry_fn. Built-in
@@ -41,7 +41,7 @@ extern "C" {
 #define UMS_BACKEND_MANY_MAX 64u
 
 #define UMS_BACKEND_ABI_MAJOR 1u
-#define UMS_BACKEND_ABI_MINOR 2u
+#define UMS_BACKEND_ABI_MINOR 3u
 /** ABI version: major in the high 16 bits, minor in the low 16. */
 #define UMS_BACKEND_ABI_VERSION ((UMS_BACKEND_ABI_MAJOR << 16) | UMS_BACKEND_ABI_MINOR)
 /** Name of the symbol a plug-in exports. */
@@ -158,6 +158,17 @@ typedef struct ums_backend_ops {
      *  Default: copy_to for each. */
     ums_result (*copy_to_many)(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
                                ums_fence **fence);
+
+    /* ---- ABI 1.3 (optional) ---- */
+    /** Copy `n` memories → host in one transfer, the mirror of copy_to_many: `dst +
+     *  k * len` receives the `len` bytes of `src[k]` (its offset 0). The core passes
+     *  memories of consecutive blocks of one region and contiguous host memory.
+     *  One fence covers all of them, with the rules of copy_from; on failure nothing
+     *  is pending. ::UMS_ERR_NOT_SUPPORTED, with nothing done, where it cannot copy
+     *  them at once: the core then calls copy_from for each. `n` is at most
+     *  ::UMS_BACKEND_MANY_MAX. Default: copy_from for each. */
+    ums_result (*copy_from_many)(void *backend, void *dst, ums_devmem *const *src, size_t n, size_t len,
+                                 ums_fence **fence);
 } ums_backend_ops;
 
 /** Signature of ::UMS_BACKEND_ENTRY_SYMBOL. */

@@ -12,7 +12,7 @@
  * "uffd_copy", "uffd_zeropage", "uffd_move", "uffd_wp", "uffd_wake", "pipe",
  * "thread_create", "calloc"; backend operations "op:init", "op:location_count",
  * "op:location_describe", "op:mem_alloc", "op:copy_to", "op:copy_from",
- * "op:copy_peer", "op:fence_wait", "op:copy_to_many".
+ * "op:copy_peer", "op:fence_wait", "op:copy_to_many", "op:copy_from_many".
  */
 #ifndef UMSHIM_TESTING_H
 #define UMSHIM_TESTING_H
