@@ -366,6 +366,11 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st);
  * consecutive in memory, into out[0..n) in address order; false (nothing taken)
  * when the pool has none. One transfer can then fill all of them. */
 bool ums__stage_get_run(ums_runtime_t *rt, ums_location_t node, size_t n, ums__stage **out);
+/* n (2 ≤ n ≤ UMS_BACKEND_MANY_MAX) empty staging blocks at consecutive
+ * addresses, registered as UFFDIO_MOVE destinations, into out[0..n) in address
+ * order; false (nothing taken) where pages cannot move. The pages of a run of
+ * blocks moved into them can come back with one transfer (ums__stage_get_run). */
+bool ums__stage_take_empty_run(ums_runtime_t *rt, size_t n, ums__stage **out);
 /* An empty staging block registered as a UFFDIO_MOVE destination, or NULL. */
 ums__stage *ums__stage_take_empty(ums_runtime_t *rt);
 void ums__stage_pool_fini(ums_runtime_t *rt);

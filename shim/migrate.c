@@ -88,10 +88,25 @@ static bool recycle_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
     return false;
 }
 
-/* Drop a block's host pages, recycling them where possible. */
-static ums_result release_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
-    if (recycle_host_pages(rt, b, addr)) return UMS_OK;
+/* Drop a block's host pages, recycling them where possible: into *spare (an
+ * empty staging block taken for it, consumed) if given. */
+static ums_result release_host_pages_into(ums_runtime_t *rt, ums__block *b, char *addr, ums__stage **spare) {
+    if (spare && *spare) {
+        ums__stage *st = *spare;
+        *spare = NULL;
+        if (rt->fops->evict(rt, addr, ums__stage_ptr(st), rt->block_size) == UMS_OK) {
+            ums__stage_put_full(rt, st, b->host_loc);
+            return UMS_OK;
+        }
+        ums__stage_discard(rt, st); /* may hold part of the pages: not reusable */
+    } else if (recycle_host_pages(rt, b, addr)) {
+        return UMS_OK;
+    }
     return rt->fops->zap(rt, addr, rt->block_size);
+}
+
+static ums_result release_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
+    return release_host_pages_into(rt, b, addr, NULL);
 }
 
 /* After an install: a staging block whose pages were moved in is empty now. */
@@ -249,6 +264,7 @@ typedef struct mig_txn {
     bool deferred;       /* begun with a host source's protection and a host destination's staging left to the issue */
     ums_devmem *dst_mem;
     ums__stage *dst_stage, *tmp_stage;
+    ums__stage *spare;   /* an empty staging block for the host pages the commit drops (a window's run) */
     void *stage, *tmp;
     ums_fence *fence;    /* the copy's, until finish waits for it */
     size_t run_n;        /* the fence is a run's: it covers this block and the run_n - 1 after it */
@@ -461,7 +477,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
             if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr);
             if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
         } else if (!keep && src_host && !t->zapped) {
-            r = release_host_pages(rt, b, addr);
+            r = release_host_pages_into(rt, b, addr, &t->spare);
         }
         if (r == UMS_OK) {
             r = apply(b,
@@ -508,6 +524,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
     if (t->dst_mem) ums__be_mem_free(rt, dst, t->dst_mem, bs);
     if (t->dst_stage) stage_after_install(rt, t->dst_stage, consumed, dst);
     if (t->tmp_stage) stage_after_install(rt, t->tmp_stage, tmp_consumed, t->tmp_node);
+    ums__stage_put_empty(rt, t->spare); /* not needed: aborted, or the host copy stays */
     if (t->r != UMS_OK) {
         rep_failed(rep, t->r);
         *(ums_error_info *)ums_last_error() = t->err;
@@ -669,6 +686,16 @@ static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *
                 break;
             }
         }
+    /* The pages the commits of a run to a device drop go to consecutive staging
+     * blocks, so that the run can come back with one transfer. */
+    for (size_t k = 0; k < *n; k++) {
+        mig_txn *t = QAT(q, *head + k);
+        if (t->run_n < 2 || !t->src_host || t->dst_host || t->replicate) continue;
+        ums__stage *sp[UMS_BACKEND_MANY_MAX];
+        if (ums__stage_take_empty_run(a->rt, t->run_n, sp))
+            for (size_t j = 0; j < t->run_n; j++) QAT(q, *head + k + j)->spare = sp[j];
+        k += t->run_n - 1;
+    }
     for (; *n > 0; (*n)--, *head = (*head + 1) % q->cap) note(fe, finish_head(a, q, *head, rep));
 }
 

@@ -125,63 +125,63 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
     if (!keep) stage_free(rt, st);
 }
 
-bool ums__stage_get_run(ums_runtime_t *rt, ums_location_t node, size_t n, ums__stage **out) {
-    if (n < 2 || n > UMS_BACKEND_MANY_MAX) return false;
-    size_t bs = rt->block_size;
-    ums__stage *got[UMS_BACKEND_MANY_MAX];
-    size_t k = 0;
-    pthread_mutex_lock(&rt->stage_lock);
-    /* The pool is a stack: a window's blocks come back one after the other, in
-     * address order or its reverse, so a run is found at its top. */
-    for (; k < n && rt->stage_full[node]; k++) {
-        got[k] = rt->stage_full[node];
-        rt->stage_full[node] = got[k]->next;
+/* How far down a pool a run of consecutive blocks is looked for. */
+#define RUN_SEARCH (4 * UMS_BACKEND_MANY_MAX)
+
+static int by_address(const void *x, const void *y) {
+    uintptr_t a = (uintptr_t)(*(ums__stage *const *)x)->p, b = (uintptr_t)(*(ums__stage *const *)y)->p;
+    return a < b ? -1 : a > b;
+}
+
+/* Take n stages at consecutive addresses (bs apart) off the top RUN_SEARCH of a
+ * pool list, into out[0..n) in address order; the others keep their order.
+ * Caller holds stage_lock. */
+static bool take_run(ums__stage **list, size_t n, size_t bs, ums__stage **out) {
+    ums__stage *top[RUN_SEARCH], *sorted[RUN_SEARCH];
+    size_t m = 0;
+    for (ums__stage *st = *list; st && m < RUN_SEARCH; st = st->next) top[m++] = st;
+    if (m < n) return false;
+    memcpy(sorted, top, m * sizeof *top);
+    qsort(sorted, m, sizeof *sorted, by_address);
+    size_t at = m;
+    for (size_t j = 0; j + n <= m && at == m; j++)
+        if ((uintptr_t)sorted[j + n - 1]->p - (uintptr_t)sorted[j]->p == (n - 1) * bs) at = j;
+    if (at == m) return false; /* (distinct addresses: the span is exactly n blocks) */
+    uintptr_t lo = (uintptr_t)sorted[at]->p, hi = (uintptr_t)sorted[at + n - 1]->p;
+    ums__stage *rest = top[m - 1]->next, **link = list;
+    for (size_t j = 0; j < m; j++) {
+        uintptr_t p = (uintptr_t)top[j]->p;
+        if (p >= lo && p <= hi) continue;
+        *link = top[j];
+        link = &top[j]->next;
     }
-    bool ok = k == n;
-    uintptr_t base = UINTPTR_MAX;
-    for (size_t j = 0; j < k; j++)
-        if ((uintptr_t)got[j]->p < base) base = (uintptr_t)got[j]->p;
-    uint64_t seen = 0;
-    for (size_t j = 0; ok && j < k; j++) {
-        uintptr_t off = (uintptr_t)got[j]->p - base;
-        size_t at = off / bs;
-        if (off % bs || at >= n || (seen >> at & 1)) ok = false;
-        else {
-            seen |= 1ull << at;
-            out[at] = got[j];
-        }
-    }
-    if (ok) {
-        rt->stage_nfull[node] -= (unsigned)n;
-    } else {
-        for (size_t j = k; j-- > 0;) { /* back as they were */
-            got[j]->next = rt->stage_full[node];
-            rt->stage_full[node] = got[j];
-        }
-    }
-    pthread_mutex_unlock(&rt->stage_lock);
-    if (!ok) return false;
+    *link = rest;
     for (size_t j = 0; j < n; j++) {
-        out[j]->node = node;
+        out[j] = sorted[at + j];
         out[j]->next = NULL;
     }
     return true;
 }
 
-/* New empty blocks when the pool has none: one mapping of up to
- * UMS_BACKEND_MANY_MAX blocks, registered at once, cut into blocks. The first is
- * returned; the others go to the pool so that the next takes return the blocks
- * after it, in order: the pages of a window's blocks then land in consecutive
- * staging blocks, which a transfer back can fill at once (ums__stage_get_run). */
-static ums__stage *new_empties(ums_runtime_t *rt) {
+bool ums__stage_get_run(ums_runtime_t *rt, ums_location_t node, size_t n, ums__stage **out) {
+    if (n < 2 || n > UMS_BACKEND_MANY_MAX) return false;
+    pthread_mutex_lock(&rt->stage_lock);
+    bool ok = take_run(&rt->stage_full[node], n, rt->block_size, out);
+    if (ok) rt->stage_nfull[node] -= (unsigned)n;
+    pthread_mutex_unlock(&rt->stage_lock);
+    for (size_t j = 0; ok && j < n; j++) out[j]->node = node;
+    return ok;
+}
+
+/* New empty blocks: one mapping of `n` blocks, registered at once, cut into
+ * blocks, the first `want` of which go to out[] (the others to the pool). */
+static size_t new_empties(ums_runtime_t *rt, size_t n, size_t want, ums__stage **out) {
     size_t bs = rt->block_size;
-    size_t n = empty_cap(rt);
-    if (n > UMS_BACKEND_MANY_MAX) n = UMS_BACKEND_MANY_MAX;
     char *p = ums__map_staging(n * bs);
-    if (!p) return NULL;
+    if (!p) return 0;
     if (!rt->fops->register_spare || rt->fops->register_spare(rt, p, n * bs) != UMS_OK) {
         munmap(p, n * bs);
-        return NULL;
+        return 0;
     }
     ums__stage *st[UMS_BACKEND_MANY_MAX];
     size_t made = 0;
@@ -194,9 +194,45 @@ static ums__stage *new_empties(ums_runtime_t *rt) {
         rt->fops->unregister_range(rt, p + made * bs, (n - made) * bs);
         munmap(p + made * bs, (n - made) * bs);
     }
-    if (made == 0) return NULL;
-    for (size_t k = made; k-- > 1;) ums__stage_put_empty(rt, st[k]);
-    return st[0];
+    size_t given = made < want ? made : want;
+    for (size_t k = 0; k < given; k++) out[k] = st[k];
+    for (size_t k = made; k-- > given;) ums__stage_put_empty(rt, st[k]);
+    return given;
+}
+
+/* Blocks a new mapping of empty ones holds: a window's worth, so that the next
+ * windows' pages land in consecutive blocks too. */
+static size_t empties_per_map(const ums_runtime_t *rt, size_t want) {
+    size_t n = empty_cap(rt);
+    if (n > UMS_BACKEND_MANY_MAX) n = UMS_BACKEND_MANY_MAX;
+    return n < want ? want : n;
+}
+
+bool ums__stage_take_empty_run(ums_runtime_t *rt, size_t n, ums__stage **out) {
+    if (rt->fault_mode != UMS_FAULT_UFFD || !rt->uffd_move || n < 2 || n > UMS_BACKEND_MANY_MAX) return false;
+    pthread_mutex_lock(&rt->stage_lock);
+    bool ok = take_run(&rt->stage_empty, n, rt->block_size, out);
+    if (ok) rt->stage_nempty -= (unsigned)n;
+    pthread_mutex_unlock(&rt->stage_lock);
+    if (!ok) {
+        size_t got = new_empties(rt, empties_per_map(rt, n), n, out);
+        if (got == n) return true;
+        for (size_t k = 0; k < got; k++) ums__stage_put_empty(rt, out[k]);
+        return false;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (out[j]->registered) continue;
+        /* a backend's block that held pages: registered on first use */
+        if (!rt->fops->register_spare || rt->fops->register_spare(rt, out[j]->p, rt->block_size) != UMS_OK) {
+            for (size_t k = 0; k < n; k++) {
+                if (k == j) stage_free(rt, out[k]);
+                else ums__stage_put_empty(rt, out[k]);
+            }
+            return false;
+        }
+        out[j]->registered = true;
+    }
+    return true;
 }
 
 ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
@@ -208,7 +244,7 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
         rt->stage_nempty--;
     }
     pthread_mutex_unlock(&rt->stage_lock);
-    if (!st) return new_empties(rt);
+    if (!st) return new_empties(rt, empties_per_map(rt, 1), 1, &st) ? st : NULL;
     if (!st->registered) {
         /* a backend's block that held pages: registered on first use as a
          * UFFDIO_MOVE destination, for its life */

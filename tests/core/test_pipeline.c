@@ -41,9 +41,9 @@
 #include "test_backend.h"
 
 struct ums_fence {
-    size_t n;       /* blocks: dst[k] receives src + k * len */
-    void *dst[8];
-    const void *src;
+    size_t n; /* blocks: dst[k] receives src[k], len bytes each */
+    void *dst[UMS_BACKEND_MANY_MAX];
+    const void *src[UMS_BACKEND_MANY_MAX];
     size_t len;
 };
 static atomic_int fences_live, fences_max;  /* pending fences, and the most seen at once */
@@ -65,7 +65,7 @@ static ums_result ab_issue(void *dst, const void *src, size_t len, ums_fence **f
     }
     *f = malloc(sizeof **f);
     if (!*f) return UMS_ERR_NO_MEMORY;
-    **f = (struct ums_fence){.n = 1, .dst = {dst}, .src = src, .len = len};
+    **f = (struct ums_fence){.n = 1, .dst = {dst}, .src = {src}, .len = len};
     int live = atomic_fetch_add(&fences_live, 1) + 1;
     int max = atomic_load(&fences_max);
     while (live > max && !atomic_compare_exchange_weak(&fences_max, &max, live)) {
@@ -95,7 +95,7 @@ static ums_result ab_fence_wait(void *b, ums_fence *f) {
         }
     }
     for (size_t k = 0; k < f->n; k++) /* the copy happens now */
-        memcpy(f->dst[k], (const unsigned char *)f->src + k * f->len, f->len);
+        memcpy(f->dst[k], f->src[k], f->len);
     free(f);
     atomic_fetch_sub(&fences_live, 1);
     int n = atomic_fetch_add(&waits, 1) + 1;
@@ -128,9 +128,33 @@ static ums_result am_copy_to_many(void *b, ums_devmem *const *dst, size_t n, con
     ums_result r = ab_issue(dst[0]->p, src, len, f);
     if (r != UMS_OK) return r;
     (*f)->n = n;
-    for (size_t k = 0; k < n; k++) (*f)->dst[k] = dst[k]->p;
+    for (size_t k = 0; k < n; k++) {
+        (*f)->dst[k] = dst[k]->p;
+        (*f)->src[k] = (const unsigned char *)src + k * len;
+    }
     int c = atomic_fetch_add(&many_calls, 1);
     if (c < 64) many_n[c] = (int)n;
+    return UMS_OK;
+}
+/* ... and copy_from_many: one fence for the blocks of a call into consecutive
+ * host memory, whose sizes are recorded too. */
+static atomic_int from_calls;
+static int from_n[64];
+static ums_result am_copy_from_many(void *b, void *dst, ums_devmem *const *src, size_t n, size_t len,
+                                    ums_fence **f) {
+    (void)b;
+    if (n > 8 || !f) return UMS_ERR_NOT_SUPPORTED;
+    for (size_t k = 0; k < n; k++)
+        if (src[k]->len != len) return UMS_ERR_INVALID_ARG;
+    ums_result r = ab_issue(dst, src[0]->p, len, f);
+    if (r != UMS_OK) return r;
+    (*f)->n = n;
+    for (size_t k = 0; k < n; k++) {
+        (*f)->dst[k] = (unsigned char *)dst + k * len;
+        (*f)->src[k] = src[k]->p;
+    }
+    int c = atomic_fetch_add(&from_calls, 1);
+    if (c < 64) from_n[c] = (int)n;
     return UMS_OK;
 }
 static ums_backend_ops am_ops; /* ab_ops with the two above, filled in setup() */
@@ -143,6 +167,7 @@ static ums_location_t host, dev, mdev;
 
 static void reset_backend(void) {
     atomic_store(&many_calls, 0);
+    atomic_store(&from_calls, 0);
     atomic_store(&fences_max, 0);
     atomic_store(&fail_wait_at, 0);
     atomic_store(&waits, 0);
@@ -439,7 +464,7 @@ static void test_runs(unsigned char *p) {
     expect_runs((const int[]){8, 4}, 2, "to the device");
     ASSERT_LE(atomic_load(&fences_max), 2); /* one fence per run */
     for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after the runs");
-    all_to(p, host); /* device -> host: block by block */
+    all_to(p, host); /* device -> host: in windows too, where pages can move (below) */
     ASSERT_EQ(atomic_load(&many_calls), 0);
     check(p, 6, "after a round trip in runs");
 
@@ -475,6 +500,68 @@ static void test_runs(unsigned char *p) {
            "last copy, a failed run stays at its source\n");
 }
 
+/* Device -> host windows: with page moves, the pages of a window's blocks come
+ * back into consecutive staging blocks, which one copy_from_many fills per run
+ * (8 + 4); a failure of that copy or of its fence leaves the run on the device,
+ * the others moved; a block already there splits a run. Without page moves the
+ * blocks come back one by one. */
+static void back_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count) {
+    all_to(p, mdev);
+    reset_backend();
+    ASSERT_OK(ums_test_inject(name, nth, 1, UMS_ERR_BACKEND));
+    ums_migrate_report rep;
+    ums_result r = ums_migrate_ex(p, NBLK * bs, host, &rep);
+    unsigned fired = ums_test_injected_count();
+    ums_test_inject_clear();
+    if (fired != 1) FAIL_("%s #%u never fired", name, nth);
+    if (r == UMS_OK) FAIL_("%s #%u: ums_migrate_ex succeeded", name, nth);
+    ASSERT_EQ(rep.blocks_failed, count);
+    ASSERT_EQ(rep.blocks_moved, NBLK - count);
+    ASSERT_EQ(atomic_load(&fences_live), 0);
+    for (size_t k = 0; k < NBLK; k++)
+        expect_state(p, k, k >= first && k < first + count ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST, name);
+    all_to(p, host);
+}
+static void test_runs_back(unsigned char *p) {
+    ums_runtime_features f;
+    ASSERT_OK(ums_runtime_features_get(rt, &f));
+    fill(p, 7);
+    all_to(p, mdev);
+    all_to(p, host);
+    if (!f.uffd_move) {
+        ASSERT_EQ(atomic_load(&from_calls), 0);
+        check(p, 7, "after a round trip");
+        printf("device -> host without page moves: block by block\n");
+        return;
+    }
+    expect_runs((const int[]){8, 4}, 0, "back (no copy_to_many)");
+    ASSERT_EQ(atomic_load(&from_calls), 2);
+    ASSERT_EQ(from_n[0], 8);
+    ASSERT_EQ(from_n[1], 4);
+    ASSERT_LE(atomic_load(&fences_max), 2); /* one fence per run */
+    check(p, 7, "after a round trip in windows");
+
+    /* a block already on the host splits the run: 0-4, then 6-8 (the window's
+     * 8 transactions), then 9-11 */
+    all_to(p, mdev);
+    ASSERT_OK(ums_migrate(p + 5 * bs, bs, host));
+    reset_backend();
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, host, &rep));
+    ASSERT_EQ(rep.blocks_already, 1);
+    ASSERT_EQ(atomic_load(&from_calls), 3);
+    ASSERT_EQ(from_n[0], 5);
+    ASSERT_EQ(from_n[1], 3);
+    ASSERT_EQ(from_n[2], 3);
+    check(p, 7, "after the split windows back");
+
+    back_failure(p, "op:copy_from_many", 2, 8, 4);
+    back_failure(p, "op:fence_wait", 1, 0, 8);
+    check(p, 7, "after the failures on the way back");
+    printf("device -> host windows: one copy per run into consecutive staging blocks, a failed run stays on the "
+           "device\n");
+}
+
 static unsigned char *setup(ums_protocol proto) {
     ums_runtime_config cfg;
     ASSERT_OK(ums_runtime_config_from_env(&cfg));
@@ -490,6 +577,7 @@ static unsigned char *setup(ums_protocol proto) {
     am_ops.name = "asyncmany";
     am_ops.location_describe = am_describe;
     am_ops.copy_to_many = am_copy_to_many;
+    am_ops.copy_from_many = am_copy_from_many;
     ASSERT_OK(ums_backend_add(rt, &am_ops, NULL));
     ASSERT_OK(ums_location_find(rt, "node0", &host));
     ASSERT_OK(ums_location_find(rt, "async0", &dev));
@@ -522,6 +610,7 @@ int main(void) {
     test_failures_mid_pipeline(p);
     test_writes_during_pipeline(p, dev);
     test_runs(p);
+    test_runs_back(p);
     test_writes_during_pipeline(p, mdev);
     test_fetch_ahead(p);
     test_fetch_stops_at_migrating(p);
