@@ -262,6 +262,7 @@ typedef struct mig_txn {
     ums_location_t src, dst, tmp_node, fence_loc;
     bool src_host, dst_host, replicate, zapped;
     bool deferred;       /* begun with a host source's protection and a host destination's staging left to the issue */
+    bool evicted;        /* the commit's host pages are already in the staging pool (run_evict): it commits */
     ums_devmem *dst_mem;
     ums__stage *dst_stage, *tmp_stage;
     ums__stage *spare;   /* an empty staging block for the host pages the commit drops (a window's run) */
@@ -449,7 +450,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
     ums_location_t src = t->src, dst = t->dst;
     bool src_host = t->src_host, dst_host = t->dst_host;
     txn_wait(a, t);
-    if (t->r == UMS_OK && atomic_load(&b->write_abort))
+    if (t->r == UMS_OK && !t->evicted && atomic_load(&b->write_abort))
         txn_fail(t, ums__fail("ums_migrate", "core", UMS_ERR_ABORTED, 0,
                               "a CPU write to block %zu cancelled its migration", i));
 
@@ -476,7 +477,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
              * then failed, the source would be gone). */
             if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr);
             if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
-        } else if (!keep && src_host && !t->zapped) {
+        } else if (!keep && src_host && !t->zapped && !t->evicted) {
             r = release_host_pages_into(rt, b, addr, &t->spare);
         }
         if (r == UMS_OK) {
@@ -672,6 +673,38 @@ static void note(first_error *fe, ums_result r) {
     }
 }
 
+/* Move the host pages of a run's k blocks (copied to a device, about to commit)
+ * into their consecutive spare staging blocks with one UFFDIO_MOVE, instead of
+ * one per block. Only when every block of the run commits (no failure, no
+ * write that asked for an abort; checked under the blocks' locks, taken in
+ * address order); the blocks are then committed whatever a writer asks
+ * meanwhile. If the move fails part way, each block's commit moves what is
+ * left into its own spare, as without a run. */
+static void run_evict(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
+    ums_runtime_t *rt = a->rt;
+    size_t bs = rt->block_size;
+    mig_txn *t0 = QAT(q, at);
+    for (size_t j = 0; j < k; j++) {
+        mig_txn *t = QAT(q, at + j);
+        if (!t->spare || t->r != UMS_OK || t->zapped || t->replicate) return;
+    }
+    for (size_t j = 0; j < k; j++) pthread_mutex_lock(&a->blocks[QAT(q, at + j)->i].lock);
+    bool ok = true;
+    for (size_t j = 0; j < k && ok; j++) ok = !atomic_load(&a->blocks[QAT(q, at + j)->i].write_abort);
+    if (ok) {
+        ums_error_info saved = *ums_last_error(); /* a failure here is not the caller's */
+        ok = rt->fops->evict(rt, ums__block_addr(a, t0->i), ums__stage_ptr(t0->spare), k * bs) == UMS_OK;
+        if (!ok) *(ums_error_info *)ums_last_error() = saved;
+    }
+    for (size_t j = 0; j < k && ok; j++) {
+        mig_txn *t = QAT(q, at + j);
+        t->evicted = true;
+        ums__stage_put_full(rt, t->spare, a->blocks[t->i].host_loc);
+        t->spare = NULL;
+    }
+    for (size_t j = k; j-- > 0;) pthread_mutex_unlock(&a->blocks[QAT(q, at + j)->i].lock);
+}
+
 /* Issue the pending run, then finish every txn in the queue, oldest first. With
  * `last_first` the newest copy is waited for before anything is committed, so no
  * commit changes page tables while an earlier copy of the window still runs. */
@@ -692,8 +725,11 @@ static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *
         mig_txn *t = QAT(q, *head + k);
         if (t->run_n < 2 || !t->src_host || t->dst_host || t->replicate) continue;
         ums__stage *sp[UMS_BACKEND_MANY_MAX];
-        if (ums__stage_take_empty_run(a->rt, t->run_n, sp))
+        txn_wait(a, t); /* the copy reads the pages until its fence completes */
+        if (ums__stage_take_empty_run(a->rt, t->run_n, sp)) {
             for (size_t j = 0; j < t->run_n; j++) QAT(q, *head + k + j)->spare = sp[j];
+            run_evict(a, q, *head + k, t->run_n);
+        }
         k += t->run_n - 1;
     }
     for (; *n > 0; (*n)--, *head = (*head + 1) % q->cap) note(fe, finish_head(a, q, *head, rep));

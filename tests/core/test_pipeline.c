@@ -490,6 +490,23 @@ static void test_runs(unsigned char *p) {
     all_to(p, host);
     check(p, 6, "after the split runs");
 
+    /* the one page move of a run's old host pages fails: each block's commit
+     * moves its own pages, and the migration still succeeds */
+    ums_runtime_features f;
+    ASSERT_OK(ums_runtime_features_get(rt, &f));
+    if (f.uffd_move) {
+        all_to(p, host);
+        reset_backend();
+        ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
+        ASSERT_OK(ums_migrate_ex(p, NBLK * bs, mdev, &rep));
+        ASSERT_EQ(ums_test_injected_count(), 1);
+        ums_test_inject_clear();
+        ASSERT_EQ(rep.blocks_moved, NBLK);
+        for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after a failed run move");
+        all_to(p, host);
+        check(p, 6, "after a failed run move");
+    }
+
     /* failures: the run's copy, its fence, its write protection */
     run_failure(p, "op:copy_to_many", 2, 8, 4, 6);
     run_failure(p, "op:fence_wait", 1, 0, 8, 6);
