@@ -263,6 +263,8 @@ typedef struct mig_txn {
     bool src_host, dst_host, replicate, zapped;
     bool deferred;       /* begun with a host source's protection and a host destination's staging left to the issue */
     bool evicted;        /* the commit's host pages are already in the staging pool (run_evict): it commits */
+    bool installed;      /* the staged pages are already in the block (run_install) ... */
+    bool install_moved;  /* ... moved there, not copied: the staging block is empty */
     ums_devmem *dst_mem;
     ums__stage *dst_stage, *tmp_stage;
     ums__stage *spare;   /* an empty staging block for the host pages the commit drops (a window's run) */
@@ -471,12 +473,16 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
                 replaced = rr == UMS_OK || consumed;
                 if (replaced) r = rr;
             }
-            bind_block_to(rt, addr, dst);
+            if (!t->installed) bind_block_to(rt, addr, dst);
             /* Otherwise the old pages go to the pool if they can move, and the
              * install puts the new ones in (never drop them here: if the install
              * then failed, the source would be gone). */
             if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr);
-            if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
+            if (t->installed) consumed = t->install_moved;
+            else if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
+            /* from a device, a failed install leaves the block device-only: drop
+             * whatever part of it was put in place (best effort) */
+            if (r != UMS_OK && !src_host && !t->installed) (void)rt->fops->zap(rt, addr, bs);
         } else if (!keep && src_host && !t->zapped && !t->evicted) {
             r = release_host_pages_into(rt, b, addr, &t->spare);
         }
@@ -705,6 +711,41 @@ static void run_evict(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
     for (size_t j = k; j-- > 0;) pthread_mutex_unlock(&a->blocks[QAT(q, at + j)->i].lock);
 }
 
+/* Put the staged pages of a run's k blocks back from a device in place with one
+ * install (one UFFDIO_MOVE from the consecutive staging blocks), instead of one
+ * per block. Only when every block of the run commits (no failure) and none is
+ * a read-only install (those keep their own path). If the install fails, the
+ * run stays on the device: whatever part was put in place is dropped, the
+ * device copies are untouched. Under the blocks' locks, in address order. */
+static void run_install(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
+    ums_runtime_t *rt = a->rt;
+    size_t bs = rt->block_size;
+    mig_txn *t0 = QAT(q, at);
+    for (size_t j = 0; j < k; j++) {
+        mig_txn *t = QAT(q, at + j);
+        if (t->r != UMS_OK || t->replicate || t->src_host || !t->dst_host || !t->dst_stage ||
+            (char *)t->stage != (char *)t0->stage + j * bs)
+            return;
+    }
+    for (size_t j = 0; j < k; j++) pthread_mutex_lock(&a->blocks[QAT(q, at + j)->i].lock);
+    char *addr = ums__block_addr(a, t0->i);
+    for (size_t j = 0; j < k; j++) bind_block_to(rt, addr + j * bs, t0->dst);
+    bool consumed = false;
+    ums_result r = rt->fops->install(rt, addr, t0->stage, k * bs, false, &consumed);
+    if (r != UMS_OK) (void)rt->fops->zap(rt, addr, k * bs);
+    for (size_t j = 0; j < k; j++) {
+        mig_txn *t = QAT(q, at + j);
+        if (r == UMS_OK) {
+            t->installed = true;
+            /* (after a move that failed part way, the rest was copied: those staging
+             * blocks still hold pages; the first move into one fails and drops it) */
+            t->install_moved = consumed;
+        }
+        else txn_fail(t, r); /* its staging block goes back as a full one: a later copy overwrites it */
+    }
+    for (size_t j = k; j-- > 0;) pthread_mutex_unlock(&a->blocks[QAT(q, at + j)->i].lock);
+}
+
 /* Issue the pending run, then finish every txn in the queue, oldest first. With
  * `last_first` the newest copy is waited for before anything is committed, so no
  * commit changes page tables while an earlier copy of the window still runs. */
@@ -719,10 +760,17 @@ static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *
                 break;
             }
         }
-    /* The pages the commits of a run to a device drop go to consecutive staging
-     * blocks, so that the run can come back with one transfer. */
+    /* A run back from a device is put in place with one install; the pages the
+     * commits of a run to a device drop go to consecutive staging blocks (so
+     * that the run can come back with one transfer), with one move. */
     for (size_t k = 0; k < *n; k++) {
         mig_txn *t = QAT(q, *head + k);
+        if (t->run_n >= 2 && !t->src_host && t->dst_host) {
+            txn_wait(a, t); /* the copy writes the staging blocks until its fence completes */
+            run_install(a, q, *head + k, t->run_n);
+            k += t->run_n - 1;
+            continue;
+        }
         if (t->run_n < 2 || !t->src_host || t->dst_host || t->replicate) continue;
         ums__stage *sp[UMS_BACKEND_MANY_MAX];
         txn_wait(a, t); /* the copy reads the pages until its fence completes */

@@ -572,6 +572,30 @@ static void test_runs_back(unsigned char *p) {
     ASSERT_EQ(from_n[2], 3);
     check(p, 7, "after the split windows back");
 
+    /* a run is put in place with one page move; when it fails the rest is
+     * copied in, and the migration still succeeds */
+    all_to(p, mdev);
+    reset_backend();
+    ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, host, &rep));
+    ASSERT_EQ(ums_test_injected_count(), 1);
+    ums_test_inject_clear();
+    ASSERT_EQ(rep.blocks_moved, NBLK);
+    check(p, 7, "after a failed run install move");
+    /* ... and when the copy fails too, the run stays on the device */
+    all_to(p, mdev);
+    reset_backend();
+    ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
+    ASSERT_OK(ums_test_inject("uffd_copy", 1, 1000, ENOMEM));
+    ASSERT_NE(ums_migrate_ex(p, NBLK * bs, host, &rep), UMS_OK);
+    ums_test_inject_clear();
+    ASSERT_EQ(rep.blocks_failed, 8);
+    ASSERT_EQ(rep.blocks_moved, 4);
+    for (size_t k = 0; k < NBLK; k++)
+        expect_state(p, k, k < 8 ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST, "after a failed run install");
+    all_to(p, host);
+    check(p, 7, "after a failed run install");
+
     back_failure(p, "op:copy_from_many", 2, 8, 4);
     back_failure(p, "op:fence_wait", 1, 0, 8);
     check(p, 7, "after the failures on the way back");
