@@ -16,8 +16,10 @@
  *   plain memory;
  * - svm: fine-grain buffer SVM (clSVMAlloc), the device using host memory in place;
  * - in place: managed arrays with ACCESSED_BY the device (host-unified), used in place.
- * Transfers: umshim's migrations (ums_migrate, block by block) and CPU fetches
- * against one clEnqueueWriteBuffer / clEnqueueReadBuffer of the same size.
+ * Transfers: umshim's migrations (ums_migrate, in transfer windows) and CPU
+ * fetches against one clEnqueueWriteBuffer / clEnqueueReadBuffer of the same
+ * size from a malloc'd buffer, and the same commands with the managed pages
+ * themselves as the host side (the memory's own speed, without the library).
  *
  * Every figure is the median of --reps repetitions (transfers: 4 * --reps + 1,
  * also as the median of pairwise ratios); ratios are umshim over the
@@ -262,6 +264,9 @@ typedef struct transfers {
     double h2d, d2h;              /* GB/s, ums_migrate host → device, device → host */
     double fetch;                 /* GB/s, CPU reads of device-resident data (faults) */
     double h2d_paired, d2h_paired; /* median over repetitions of umshim / raw speed, each pair measured together */
+    /* GB/s, the raw commands with the managed pages themselves (host-resident) as
+     * the host side: the speed of the memory a migration moves, without it */
+    double raw_write_managed, raw_read_managed;
 } transfers;
 
 /* Raw and umshim transfers of the same size, interleaved repetition by
@@ -271,7 +276,7 @@ typedef struct transfers {
  * after it). */
 static void measure_transfers(bench *B, transfers *T) {
     size_t sz = B->bytes;
-    double tw[64], tr[64], th[64], td[64], tf[64], ph[64], pd[64];
+    double tw[64], tr[64], th[64], td[64], tf[64], ph[64], pd[64], tmw[64], tmr[64];
     int reps = 4 * B->reps + 1;
     if (reps > 64) reps = 64;
     T->reps = reps;
@@ -299,6 +304,12 @@ static void measure_transfers(bench *B, transfers *T) {
         t0 = now();
         UMS_CHECK(ums_migrate(p, sz, B->host));
         td[r] = now() - t0;
+        t0 = now();
+        CL_CHECK(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, p, 0, NULL, NULL));
+        tmw[r] = now() - t0;
+        t0 = now();
+        CL_CHECK(clEnqueueReadBuffer(B->q, m, CL_TRUE, 0, sz, p, 0, NULL, NULL));
+        tmr[r] = now() - t0;
         UMS_CHECK(ums_migrate(p, sz, B->loc));
         volatile char s = 0;
         t0 = now();
@@ -317,6 +328,8 @@ static void measure_transfers(bench *B, transfers *T) {
     T->h2d = sz / median(th, reps) / 1e9;
     T->d2h = sz / median(td, reps) / 1e9;
     T->fetch = sz / median(tf, reps) / 1e9;
+    T->raw_write_managed = sz / median(tmw, reps) / 1e9;
+    T->raw_read_managed = sz / median(tmr, reps) / 1e9;
     UMS_CHECK(ums_free(p));
     clReleaseMemObject(m);
     free(h);
@@ -456,6 +469,10 @@ int main(int argc, char **argv) {
            T.raw_read, T.d2h, T.d2h / T.raw_read, T.d2h_paired);
     printf("  device->host  CPU reads that fault and fetch                 %6.2f  (%.2f of raw)\n", T.fetch,
            T.fetch / T.raw_read);
+    printf("  the raw commands on the managed pages themselves (host-resident): write %6.2f (%.2f of raw; umshim "
+           "%.2f of it), read %6.2f (%.2f of raw; umshim %.2f of it)\n",
+           T.raw_write_managed, T.raw_write_managed / T.raw_write, T.h2d / T.raw_write_managed, T.raw_read_managed,
+           T.raw_read_managed / T.raw_read, T.d2h / T.raw_read_managed);
     printf("\nresults agree across versions: %s; %.1f s\n", agree ? "yes" : "NO", now() - t0);
 
     double sx_alt = sx_m[UMS_ALT] / sx_m[EXP_ALT], jc_alt = jc_m[UMS_ALT] / jc_m[EXP_ALT];
@@ -466,6 +483,7 @@ int main(int argc, char **argv) {
            "\"ratio_in_place_vs_svm\":%.3f,"
            "\"h2d_gbps\":%.2f,\"d2h_gbps\":%.2f,\"fetch_gbps\":%.2f,\"raw_write_gbps\":%.2f,\"raw_read_gbps\":%.2f,"
            "\"h2d_ratio_paired\":%.3f,\"d2h_ratio_paired\":%.3f,\"transfer_reps\":%d,"
+           "\"raw_write_managed_gbps\":%.2f,\"raw_read_managed_gbps\":%.2f,"
            "\"saxpy_alternating_ratio\":%.3f,\"saxpy_kernel_only_ratio\":%.3f,\"saxpy_in_place_vs_svm\":%.3f,"
            "\"jacobi_alternating_ratio\":%.3f,\"jacobi_kernel_only_ratio\":%.3f,\"jacobi_in_place_vs_svm\":%.3f,"
            "\"saxpy_ms\":{\"explicit_alt\":%.2f,\"umshim_alt\":%.2f,\"explicit_kernel\":%.2f,\"umshim_kernel\":%.2f,"
@@ -473,7 +491,7 @@ int main(int argc, char **argv) {
            "\"jacobi_ms\":{\"explicit_alt\":%.2f,\"umshim_alt\":%.2f,\"explicit_kernel\":%.2f,\"umshim_kernel\":%.2f,"
            "\"svm\":%.2f,\"in_place\":%.2f},\"results_agree\":%s}\n",
            B.name, mib, bs >> 10, B.reps, fmax(sx_alt, jc_alt), fmax(sx_k, jc_k), fmax(sx_ip, jc_ip), T.h2d, T.d2h,
-           T.fetch, T.raw_write, T.raw_read, T.h2d_paired, T.d2h_paired, T.reps, sx_alt, sx_k, sx_ip, jc_alt, jc_k, jc_ip, sx_m[EXP_ALT] * 1e3,
+           T.fetch, T.raw_write, T.raw_read, T.h2d_paired, T.d2h_paired, T.reps, T.raw_write_managed, T.raw_read_managed, sx_alt, sx_k, sx_ip, jc_alt, jc_k, jc_ip, sx_m[EXP_ALT] * 1e3,
            sx_m[UMS_ALT] * 1e3, sx_m[EXP_K] * 1e3, sx_m[UMS_K] * 1e3, sx_m[SVM] * 1e3, sx_m[INP] * 1e3,
            jc_m[EXP_ALT] * 1e3, jc_m[UMS_ALT] * 1e3, jc_m[EXP_K] * 1e3, jc_m[UMS_K] * 1e3, jc_m[SVM] * 1e3,
            jc_m[INP] * 1e3, agree ? "true" : "false");
