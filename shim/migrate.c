@@ -679,6 +679,15 @@ static void note(first_error *fe, ums_result r) {
     }
 }
 
+/* Lock (in address order) or unlock the blocks of the run of k txns at `at`. */
+static void run_lock(ums__alloc *a, mig_queue *q, size_t at, size_t k, bool lock) {
+    for (size_t j = 0; j < k; j++) {
+        pthread_mutex_t *m = &a->blocks[QAT(q, at + (lock ? j : k - 1 - j))->i].lock;
+        if (lock) pthread_mutex_lock(m);
+        else pthread_mutex_unlock(m);
+    }
+}
+
 /* Move the host pages of a run's k blocks (copied to a device, about to commit)
  * into their consecutive spare staging blocks with one UFFDIO_MOVE, instead of
  * one per block. Only when every block of the run commits (no failure, no
@@ -694,7 +703,7 @@ static void run_evict(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
         mig_txn *t = QAT(q, at + j);
         if (!t->spare || t->r != UMS_OK || t->zapped || t->replicate) return;
     }
-    for (size_t j = 0; j < k; j++) pthread_mutex_lock(&a->blocks[QAT(q, at + j)->i].lock);
+    run_lock(a, q, at, k, true);
     bool ok = true;
     for (size_t j = 0; j < k && ok; j++) ok = !atomic_load(&a->blocks[QAT(q, at + j)->i].write_abort);
     if (ok) {
@@ -708,7 +717,7 @@ static void run_evict(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
         ums__stage_put_full(rt, t->spare, a->blocks[t->i].host_loc);
         t->spare = NULL;
     }
-    for (size_t j = k; j-- > 0;) pthread_mutex_unlock(&a->blocks[QAT(q, at + j)->i].lock);
+    run_lock(a, q, at, k, false);
 }
 
 /* Put the staged pages of a run's k blocks back from a device in place with one
@@ -727,7 +736,7 @@ static void run_install(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
             (char *)t->stage != (char *)t0->stage + j * bs)
             return;
     }
-    for (size_t j = 0; j < k; j++) pthread_mutex_lock(&a->blocks[QAT(q, at + j)->i].lock);
+    run_lock(a, q, at, k, true);
     char *addr = ums__block_addr(a, t0->i);
     for (size_t j = 0; j < k; j++) bind_block_to(rt, addr + j * bs, t0->dst);
     bool consumed = false;
@@ -743,7 +752,7 @@ static void run_install(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
         }
         else txn_fail(t, r); /* its staging block goes back as a full one: a later copy overwrites it */
     }
-    for (size_t j = k; j-- > 0;) pthread_mutex_unlock(&a->blocks[QAT(q, at + j)->i].lock);
+    run_lock(a, q, at, k, false);
 }
 
 /* Issue the pending run, then finish every txn in the queue, oldest first. With

@@ -433,12 +433,16 @@ static void expect_runs(const int *want, int n, const char *when) {
     for (int k = 0; k < n; k++)
         if (many_n[k] != want[k]) FAIL_("%s: run %d copied %d blocks, expected %d", when, k, many_n[k], want[k]);
 }
-static void run_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count, unsigned gen) {
-    all_to(p, host);
+/* A range moved from `from` to `to` with one injected failure (name, nth): blocks
+ * first..first+count-1 fail and stay at `from` (in state `left`), the others
+ * move; nothing is left pending. */
+static void range_failure(unsigned char *p, ums_location_t from, ums_location_t to, ums_block_state left,
+                          const char *name, unsigned nth, size_t first, size_t count) {
+    all_to(p, from);
     reset_backend();
     ASSERT_OK(ums_test_inject(name, nth, 1, strncmp(name, "op:", 3) == 0 ? UMS_ERR_BACKEND : EIO));
     ums_migrate_report rep;
-    ums_result r = ums_migrate_ex(p, NBLK * bs, mdev, &rep);
+    ums_result r = ums_migrate_ex(p, NBLK * bs, to, &rep);
     unsigned fired = ums_test_injected_count();
     ums_test_inject_clear();
     if (fired != 1) FAIL_("%s #%u never fired", name, nth);
@@ -446,8 +450,11 @@ static void run_failure(unsigned char *p, const char *name, unsigned nth, size_t
     ASSERT_EQ(rep.blocks_failed, count);
     ASSERT_EQ(rep.blocks_moved, NBLK - count);
     ASSERT_EQ(atomic_load(&fences_live), 0);
-    for (size_t k = 0; k < NBLK; k++)
-        expect_state(p, k, k >= first && k < first + count ? UMS_BLOCK_HOST : UMS_BLOCK_DEVICE, name);
+    ums_block_state moved = left == UMS_BLOCK_HOST ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST;
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, k >= first && k < first + count ? left : moved, name);
+}
+static void run_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count, unsigned gen) {
+    range_failure(p, host, mdev, UMS_BLOCK_HOST, name, nth, first, count);
     check(p, gen, name);
     for (size_t k = first; k < first + count; k++) { /* left behind, and writable at once */
         p[k * bs] = pat(k, 0, gen);
@@ -523,20 +530,7 @@ static void test_runs(unsigned char *p) {
  * the others moved; a block already there splits a run. Without page moves the
  * blocks come back one by one. */
 static void back_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count) {
-    all_to(p, mdev);
-    reset_backend();
-    ASSERT_OK(ums_test_inject(name, nth, 1, UMS_ERR_BACKEND));
-    ums_migrate_report rep;
-    ums_result r = ums_migrate_ex(p, NBLK * bs, host, &rep);
-    unsigned fired = ums_test_injected_count();
-    ums_test_inject_clear();
-    if (fired != 1) FAIL_("%s #%u never fired", name, nth);
-    if (r == UMS_OK) FAIL_("%s #%u: ums_migrate_ex succeeded", name, nth);
-    ASSERT_EQ(rep.blocks_failed, count);
-    ASSERT_EQ(rep.blocks_moved, NBLK - count);
-    ASSERT_EQ(atomic_load(&fences_live), 0);
-    for (size_t k = 0; k < NBLK; k++)
-        expect_state(p, k, k >= first && k < first + count ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST, name);
+    range_failure(p, mdev, host, UMS_BLOCK_DEVICE, name, nth, first, count);
     all_to(p, host);
 }
 static void test_runs_back(unsigned char *p) {
