@@ -135,10 +135,19 @@ static void watchdog(unsigned seconds) {
 static void *nothing(void *arg) { return arg; }
 /* A sanitizer runtime may start a helper thread of its own at a process's first
  * pthread_create (ThreadSanitizer does). Start it before any thread count is
- * taken, so it is not mistaken for a thread the library left behind. */
+ * taken, so it is not mistaken for a thread the library left behind. The
+ * joined thread itself can linger in /proc/self/task for a moment, so wait
+ * until the count has held still for 20 ms (at most 200 ms) before returning. */
 static void settle_runtime_threads(void) {
     pthread_t t;
     if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
+    int n = count_threads(), still = 0;
+    for (int i = 0; i < 200 && still < 20; i++) {
+        usleep(1000);
+        int m = count_threads();
+        still = m == n ? still + 1 : 0;
+        n = m;
+    }
 }
 
 typedef struct proc_state {
