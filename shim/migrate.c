@@ -74,11 +74,12 @@ ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy 
     return rt->fops->unprotect(rt, ums__block_addr(a, i), rt->block_size);
 }
 
-/* Move a block's host pages into an empty staging block (UFFDIO_MOVE), which
- * refills the staging pool on the node they live on: the next migration there
- * needs no zero-filled pages. Best effort: false when it could not. */
-static bool recycle_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
-    ums__stage *spare = ums__stage_take_empty(rt);
+/* Move a block's host pages into an empty staging block (UFFDIO_MOVE) —
+ * `spare` if given (consumed), else one from the pool — which refills the
+ * staging pool on the node they live on: the next migration there needs no
+ * zero-filled pages. Best effort: false when it could not. */
+static bool recycle_host_pages(ums_runtime_t *rt, ums__block *b, char *addr, ums__stage *spare) {
+    if (!spare) spare = ums__stage_take_empty(rt);
     if (!spare) return false;
     if (rt->fops->evict(rt, addr, ums__stage_ptr(spare), rt->block_size) == UMS_OK) {
         ums__stage_put_full(rt, spare, b->host_loc);
@@ -90,23 +91,11 @@ static bool recycle_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
 
 /* Drop a block's host pages, recycling them where possible: into *spare (an
  * empty staging block taken for it, consumed) if given. */
-static ums_result release_host_pages_into(ums_runtime_t *rt, ums__block *b, char *addr, ums__stage **spare) {
-    if (spare && *spare) {
-        ums__stage *st = *spare;
-        *spare = NULL;
-        if (rt->fops->evict(rt, addr, ums__stage_ptr(st), rt->block_size) == UMS_OK) {
-            ums__stage_put_full(rt, st, b->host_loc);
-            return UMS_OK;
-        }
-        ums__stage_discard(rt, st); /* may hold part of the pages: not reusable */
-    } else if (recycle_host_pages(rt, b, addr)) {
-        return UMS_OK;
-    }
+static ums_result release_host_pages(ums_runtime_t *rt, ums__block *b, char *addr, ums__stage **spare) {
+    ums__stage *sp = spare ? *spare : NULL;
+    if (spare) *spare = NULL;
+    if (recycle_host_pages(rt, b, addr, sp)) return UMS_OK;
     return rt->fops->zap(rt, addr, rt->block_size);
-}
-
-static ums_result release_host_pages(ums_runtime_t *rt, ums__block *b, char *addr) {
-    return release_host_pages_into(rt, b, addr, NULL);
 }
 
 /* After an install: a staging block whose pages were moved in is empty now. */
@@ -242,7 +231,7 @@ static ums_result make_exclusive_locked(ums__alloc *a, size_t i, ums_location_t 
         return r;
     }
     ums_result r = UMS_OK;
-    if (b->host_valid) r = release_host_pages(rt, b, ums__block_addr(a, i));
+    if (b->host_valid) r = release_host_pages(rt, b, ums__block_addr(a, i), NULL);
     if (r != UMS_OK) return r;
     ums__devcopy dropped[UMS_BLOCK_MAX_DEVCOPIES];
     unsigned nd = 0;
@@ -406,7 +395,7 @@ static void txn_issue(ums__alloc *a, mig_txn *t) {
         ums__copy_bulk(t->tmp, addr, bs);
         UMS_MANAGED_READ_END();
         pthread_mutex_lock(&b->lock);
-        ums_result r = release_host_pages(rt, b, addr);
+        ums_result r = release_host_pages(rt, b, addr, NULL);
         t->zapped = r == UMS_OK;
         pthread_mutex_unlock(&b->lock);
         txn_fail(t, r);
@@ -477,14 +466,14 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
             /* Otherwise the old pages go to the pool if they can move, and the
              * install puts the new ones in (never drop them here: if the install
              * then failed, the source would be gone). */
-            if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr);
+            if (!replaced && src_host && !t->zapped) recycle_host_pages(rt, b, addr, NULL);
             if (t->installed) consumed = t->install_moved;
             else if (!replaced) r = rt->fops->install(rt, addr, t->stage, bs, keep, &consumed);
             /* from a device, a failed install leaves the block device-only: drop
              * whatever part of it was put in place (best effort) */
             if (r != UMS_OK && !src_host && !t->installed) (void)rt->fops->zap(rt, addr, bs);
         } else if (!keep && src_host && !t->zapped && !t->evicted) {
-            r = release_host_pages_into(rt, b, addr, &t->spare);
+            r = release_host_pages(rt, b, addr, &t->spare);
         }
         if (r == UMS_OK) {
             r = apply(b,
@@ -701,8 +690,13 @@ static void run_evict(ums__alloc *a, mig_queue *q, size_t at, size_t k) {
     mig_txn *t0 = QAT(q, at);
     for (size_t j = 0; j < k; j++) {
         mig_txn *t = QAT(q, at + j);
-        if (!t->spare || t->r != UMS_OK || t->zapped || t->replicate) return;
+        if (t->r != UMS_OK || t->zapped || t->replicate) return;
     }
+    /* Each block's spare is its own from here: if the run's move does not
+     * happen, its commit still moves its pages next to the others'. */
+    ums__stage *sp[UMS_BACKEND_MANY_MAX];
+    if (!ums__stage_take_empty_run(rt, k, sp)) return;
+    for (size_t j = 0; j < k; j++) QAT(q, at + j)->spare = sp[j];
     run_lock(a, q, at, k, true);
     bool ok = true;
     for (size_t j = 0; j < k && ok; j++) ok = !atomic_load(&a->blocks[QAT(q, at + j)->i].write_abort);
@@ -774,19 +768,10 @@ static void drain(ums__alloc *a, mig_queue *q, size_t *head, size_t *n, size_t *
      * that the run can come back with one transfer), with one move. */
     for (size_t k = 0; k < *n; k++) {
         mig_txn *t = QAT(q, *head + k);
-        if (t->run_n >= 2 && !t->src_host && t->dst_host) {
-            txn_wait(a, t); /* the copy writes the staging blocks until its fence completes */
-            run_install(a, q, *head + k, t->run_n);
-            k += t->run_n - 1;
-            continue;
-        }
-        if (t->run_n < 2 || !t->src_host || t->dst_host || t->replicate) continue;
-        ums__stage *sp[UMS_BACKEND_MANY_MAX];
-        txn_wait(a, t); /* the copy reads the pages until its fence completes */
-        if (ums__stage_take_empty_run(a->rt, t->run_n, sp)) {
-            for (size_t j = 0; j < t->run_n; j++) QAT(q, *head + k + j)->spare = sp[j];
-            run_evict(a, q, *head + k, t->run_n);
-        }
+        if (t->run_n < 2) continue;
+        txn_wait(a, t); /* the copy uses the run's host side until its fence completes */
+        if (t->dst_host) run_install(a, q, *head + k, t->run_n);
+        else run_evict(a, q, *head + k, t->run_n);
         k += t->run_n - 1;
     }
     for (; *n > 0; (*n)--, *head = (*head + 1) % q->cap) note(fe, finish_head(a, q, *head, rep));
@@ -868,8 +853,8 @@ ums_result ums__migrate_range(ums__alloc *a, size_t first, size_t last, ums_loca
             txn_undefer(a, t);
             txn_issue(a, t);
         }
-        if (run > 0 && n >= depth) run_issue(a, &q, head + n, &run);
-        /* A full window: its copies all run, then its blocks are committed. */
+        /* A full window (its pending run is issued first): its copies all run,
+         * then its blocks are committed. */
         if (window && n >= depth) drain(a, &q, &head, &n, &run, true, rep, &fe);
         /* Finish in order whatever is complete already (no fence: a synchronous
          * backend gains nothing from waiting), and, in a pipeline, the oldest when

@@ -6,10 +6,10 @@
  * mapped range with no pages). A block is registered with userfaultfd, in
  * write-protect mode only, when it is first taken as an empty one, so UFFDIO_MOVE
  * can move a block's old pages into it; it stays registered while it is full
- * or empty again (one system call per staging block, not two per migration). With UFFDIO_MOVE the pool
- * recycles pages: moving staged pages into a block (or mremap-ing them over it)
- * empties the staging block, and moving a block's pages out into an empty one
- * fills it again, on the node those pages live on. Without UFFDIO_MOVE (older
+ * or empty again (one system call per staging block, not two per migration).
+ * With UFFDIO_MOVE the pool recycles pages: moving staged pages into a block (or
+ * mremap-ing them over it) empties the staging block, and moving a block's pages
+ * out into an empty one fills it again, on the node those pages live on. Without UFFDIO_MOVE (older
  * kernels, signal mode) full blocks are only reused when an install copied
  * rather than moved them. How many are kept: pool_cap, empty_cap. */
 #include <errno.h>
@@ -125,6 +125,14 @@ void ums__stage_put_empty(ums_runtime_t *rt, ums__stage *st) {
     if (!keep) stage_free(rt, st);
 }
 
+/* Whether an empty block is a UFFDIO_MOVE destination: a backend's block that
+ * held pages is registered on its first use as one, for its life. */
+static bool registered_spare(ums_runtime_t *rt, ums__stage *st) {
+    if (!st->registered)
+        st->registered = rt->fops->register_spare && rt->fops->register_spare(rt, st->p, rt->block_size) == UMS_OK;
+    return st->registered;
+}
+
 /* How far down a pool a run of consecutive blocks is looked for. */
 #define RUN_SEARCH (4 * UMS_BACKEND_MANY_MAX)
 
@@ -221,16 +229,12 @@ bool ums__stage_take_empty_run(ums_runtime_t *rt, size_t n, ums__stage **out) {
         return false;
     }
     for (size_t j = 0; j < n; j++) {
-        if (out[j]->registered) continue;
-        /* a backend's block that held pages: registered on first use */
-        if (!rt->fops->register_spare || rt->fops->register_spare(rt, out[j]->p, rt->block_size) != UMS_OK) {
-            for (size_t k = 0; k < n; k++) {
-                if (k == j) stage_free(rt, out[k]);
-                else ums__stage_put_empty(rt, out[k]);
-            }
-            return false;
+        if (registered_spare(rt, out[j])) continue;
+        for (size_t k = 0; k < n; k++) {
+            if (k == j) stage_free(rt, out[k]);
+            else ums__stage_put_empty(rt, out[k]);
         }
-        out[j]->registered = true;
+        return false;
     }
     return true;
 }
@@ -245,16 +249,9 @@ ums__stage *ums__stage_take_empty(ums_runtime_t *rt) {
     }
     pthread_mutex_unlock(&rt->stage_lock);
     if (!st) return new_empties(rt, empties_per_map(rt, 1), 1, &st) ? st : NULL;
-    if (!st->registered) {
-        /* a backend's block that held pages: registered on first use as a
-         * UFFDIO_MOVE destination, for its life */
-        if (!rt->fops->register_spare || rt->fops->register_spare(rt, st->p, rt->block_size) != UMS_OK) {
-            stage_free(rt, st); /* unmaps a range of its own, frees a backend's */
-            return NULL;
-        }
-        st->registered = true;
-    }
-    return st;
+    if (registered_spare(rt, st)) return st;
+    stage_free(rt, st); /* unmaps a range of its own, frees a backend's */
+    return NULL;
 }
 
 void ums__stage_pool_fini(ums_runtime_t *rt) {

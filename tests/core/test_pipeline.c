@@ -453,6 +453,19 @@ static void range_failure(unsigned char *p, ums_location_t from, ums_location_t 
     ums_block_state moved = left == UMS_BLOCK_HOST ? UMS_BLOCK_DEVICE : UMS_BLOCK_HOST;
     for (size_t k = 0; k < NBLK; k++) expect_state(p, k, k >= first && k < first + count ? left : moved, name);
 }
+/* A range moved from `from` to `to` while one page move fails (name "uffd_move",
+ * the first): the run's step falls back block by block, and every block moves. */
+static void range_recovers(unsigned char *p, ums_location_t from, ums_location_t to, ums_block_state moved) {
+    all_to(p, from);
+    reset_backend();
+    ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
+    ums_migrate_report rep;
+    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, to, &rep));
+    ASSERT_EQ(ums_test_injected_count(), 1);
+    ums_test_inject_clear();
+    ASSERT_EQ(rep.blocks_moved, NBLK);
+    for (size_t k = 0; k < NBLK; k++) expect_state(p, k, moved, "after a failed run move");
+}
 static void run_failure(unsigned char *p, const char *name, unsigned nth, size_t first, size_t count, unsigned gen) {
     range_failure(p, host, mdev, UMS_BLOCK_HOST, name, nth, first, count);
     check(p, gen, name);
@@ -502,14 +515,7 @@ static void test_runs(unsigned char *p) {
     ums_runtime_features f;
     ASSERT_OK(ums_runtime_features_get(rt, &f));
     if (f.uffd_move) {
-        all_to(p, host);
-        reset_backend();
-        ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
-        ASSERT_OK(ums_migrate_ex(p, NBLK * bs, mdev, &rep));
-        ASSERT_EQ(ums_test_injected_count(), 1);
-        ums_test_inject_clear();
-        ASSERT_EQ(rep.blocks_moved, NBLK);
-        for (size_t k = 0; k < NBLK; k++) expect_state(p, k, UMS_BLOCK_DEVICE, "after a failed run move");
+        range_recovers(p, host, mdev, UMS_BLOCK_DEVICE);
         all_to(p, host);
         check(p, 6, "after a failed run move");
     }
@@ -568,13 +574,7 @@ static void test_runs_back(unsigned char *p) {
 
     /* a run is put in place with one page move; when it fails the rest is
      * copied in, and the migration still succeeds */
-    all_to(p, mdev);
-    reset_backend();
-    ASSERT_OK(ums_test_inject("uffd_move", 1, 1, EBUSY));
-    ASSERT_OK(ums_migrate_ex(p, NBLK * bs, host, &rep));
-    ASSERT_EQ(ums_test_injected_count(), 1);
-    ums_test_inject_clear();
-    ASSERT_EQ(rep.blocks_moved, NBLK);
+    range_recovers(p, mdev, host, UMS_BLOCK_HOST);
     check(p, 7, "after a failed run install move");
     /* ... and when the copy fails too, the run stays on the device */
     all_to(p, mdev);
