@@ -291,9 +291,14 @@ cl_int ums__opencl_region_sync(ums__opencl *cl, ums_devmem *mem) {
         unsigned n = 0;
         pthread_mutex_lock(&R->ev_lock);
         prune_events_locked(R);
-        for (unsigned i = 0; i < R->nevents; i++)
+        for (unsigned i = 0; i < R->nevents; i++) {
             if (UMS_CL(clRetainEvent)(R->events[i]) == CL_SUCCESS)
                 evs[n++] = R->events[i];
+            else
+                /* Cannot hold it past the lock: wait here (the region still holds
+                 * it), or the transfer would run beside the kernel. */
+                ums__opencl_wait_event(R->events[i], NULL);
+        }
         pthread_mutex_unlock(&R->ev_lock);
         if (n == 0)
             return result;
@@ -373,6 +378,12 @@ ums_result ums__opencl_region_pending(ums__opencl *cl, uint32_t index, const voi
         if (m->last && UMS_CL(clRetainEvent)(m->last) == CL_SUCCESS) {
             list[n++] = m->last;
             ums__opencl_event_handed_out();
+        } else if (m->last) {
+            /* Cannot hand it out: let it finish instead, so the kernel that
+             * would have waited for it does not start before it. */
+            ums__opencl_wait_event(m->last, ums__opencl_mem_queue(m));
+            UMS_CL(clReleaseEvent)(m->last);
+            m->last = NULL;
         }
         pthread_mutex_unlock(&m->lock);
     }
