@@ -95,7 +95,10 @@ UMS_API ums_result ums_runtime_config_from_env(ums_runtime_config *cfg) {
     if ((v = getenv("UMS_OPENCL")) && *v) {
         if (strcmp(v, "0") == 0) cfg->opencl = 0;
         else if (strcmp(v, "1") == 0) cfg->opencl = 1;
-        else bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_OPENCL='%s': expected 0 or 1", v);
+        else if (strchr(v, '=')) {
+            cfg->opencl = 1; /* the backend checks the settings when it starts */
+            cfg->opencl_config = v;
+        } else bad = ums__fail(__func__, "core", UMS_ERR_CONFIG, 0, "UMS_OPENCL='%s': expected 0, 1 or key=value settings such as streams=2", v);
     }
     if ((v = getenv("UMS_STAGING_POOL")) && *v) {
         size_t sz;

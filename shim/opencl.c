@@ -145,6 +145,19 @@ UMS_API ums_result ums_cl_location_context(ums_runtime_t *rt, ums_location_t loc
     return r == UMS_OK ? r : ums__fail_keep(fn, r);
 }
 
+UMS_API ums_result ums_cl_location_streams(ums_runtime_t *rt, ums_location_t loc, unsigned *streams) {
+    static const char fn[] = "ums_cl_location_streams";
+    ums_result r = ums__runtime_resolve(&rt, fn);
+    if (r != UMS_OK) return r;
+    if (!streams) return ums__fail(fn, "opencl", UMS_ERR_NULL_POINTER, 0, "streams is NULL");
+    ums__backend *be;
+    if ((r = get_backend(rt, fn, &be)) != UMS_OK) return r;
+    if (loc >= rt->nlocs || rt->locs[loc].backend != be)
+        return ums__fail(fn, "opencl", UMS_ERR_UNKNOWN_LOCATION, 0, "location %u is not an OpenCL device", loc);
+    r = ums__opencl_location_streams(be->state, rt->locs[loc].index, streams);
+    return r == UMS_OK ? r : ums__fail_keep(fn, r);
+}
+
 /* ---- kernels and their bindings --------------------------------------- */
 
 typedef struct binding {

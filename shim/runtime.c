@@ -28,7 +28,7 @@ static ums_result add_builtin_backends(ums_runtime_t *rt) {
     }
 #ifdef UMS_HAVE_OPENCL
     if (rt->cfg.opencl) {
-        r = ums__backend_add(rt, ums__opencl_backend_entry(), NULL, NULL);
+        r = ums__backend_add(rt, ums__opencl_backend_entry(), rt->cfg.opencl_config, NULL);
         if (r != UMS_OK) return r;
     }
 #endif

@@ -59,6 +59,7 @@ typedef struct config {
     char platform[128]; /* substring of the platform name, "" = any */
     uint64_t capacity;  /* 0 = the device's */
     uint64_t pool;
+    unsigned streams;   /* 0 = per device: its compute units on a CPU device, else 1 */
 } config;
 
 /* "123", "64K", "2M", "1G", "1T" → bytes. */
@@ -175,10 +176,15 @@ static ums_result parse_config(ums__opencl *cl, const char *text, config *cfg) {
             bad = parse_size(val, vlen, &cfg->capacity) || cfg->capacity == 0;
         } else if (klen == 4 && strncmp(item, "pool", 4) == 0) {
             bad = parse_size(val, vlen, &cfg->pool);
+        } else if (klen == 7 && strncmp(item, "streams", 7) == 0) {
+            bad = vlen != 1 || val[0] < '1' || val[0] > '0' + UMS__OPENCL_STREAMS_MAX;
+            if (!bad)
+                cfg->streams = (unsigned)(val[0] - '0');
         } else {
-            return ums__opencl_fail(cl, UMS_ERR_CONFIG, 0,
-                                    "unknown configuration key \"%.*s\" (known: devices, platform, capacity, pool)",
-                                    (int)klen, item);
+            return ums__opencl_fail(
+                cl, UMS_ERR_CONFIG, 0,
+                "unknown configuration key \"%.*s\" (known: devices, platform, capacity, pool, streams)", (int)klen,
+                item);
         }
         if (bad)
             return ums__opencl_fail(cl, UMS_ERR_CONFIG, 0, "bad configuration value \"%.*s\"", (int)len, item);
@@ -262,6 +268,19 @@ static ums_result describe_device(ums__opencl *cl, const config *cfg, ums__openc
     /* Deprecated since 2.0 but still answered; a device that refuses it is not unified. */
     if (device_info(loc->device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified) != CL_SUCCESS)
         unified = CL_FALSE;
+
+    /* Copy streams: a CPU device (POCL) runs commands of different queues on
+     * different worker threads, one per compute unit, so a large transfer split
+     * over them copies with several cores; elsewhere one queue unless configured. */
+    cl_device_type type = 0;
+    cl_uint units = 1;
+    if (device_info(loc->device, CL_DEVICE_TYPE, sizeof type, &type) != CL_SUCCESS)
+        type = 0;
+    if (device_info(loc->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units) != CL_SUCCESS || units == 0)
+        units = 1;
+    loc->streams = cfg->streams               ? cfg->streams
+                   : (type & CL_DEVICE_TYPE_CPU) ? (units < UMS__OPENCL_STREAMS_MAX ? units : UMS__OPENCL_STREAMS_MAX)
+                                                 : 1;
 
     loc->capacity = global;
     loc->max_alloc = max_alloc ? max_alloc : global;
@@ -364,9 +383,32 @@ cl_int ums__opencl_create_queue(cl_context context, const ums__opencl_loc *loc, 
     return *out ? CL_SUCCESS : err;
 }
 
+cl_int ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc) {
+    if (loc->streams <= 1)
+        return CL_SUCCESS;
+    if (!dom->side && !(dom->side = calloc((size_t)cl->nloc * (UMS__OPENCL_STREAMS_MAX - 1), sizeof *dom->side)))
+        return CL_OUT_OF_HOST_MEMORY;
+    cl_command_queue *side = &dom->side[loc->index * (UMS__OPENCL_STREAMS_MAX - 1)];
+    for (unsigned k = 0; k + 1 < loc->streams; k++) {
+        cl_int err = side[k] ? CL_SUCCESS : ums__opencl_create_queue(dom->context, loc, &side[k]);
+        if (err != CL_SUCCESS)
+            return err;
+    }
+    return CL_SUCCESS;
+}
+
 void ums__opencl_domain_destroy(ums__opencl *cl, ums__opencl_domain *dom) {
     if (!dom)
         return;
+    if (dom->side) {
+        for (size_t k = 0; k < (size_t)cl->nloc * (UMS__OPENCL_STREAMS_MAX - 1); k++) {
+            if (!dom->side[k])
+                continue;
+            UMS_CL(clFinish)(dom->side[k]); /* always the backend's own */
+            UMS_CL(clReleaseCommandQueue)(dom->side[k]);
+        }
+        free(dom->side);
+    }
     if (dom->queues) {
         for (uint32_t i = 0; i < cl->nloc; i++) {
             if (!dom->queues[i])
@@ -409,7 +451,8 @@ static ums_result create_platform_domain(ums__opencl *cl, cl_platform_id plat) {
         ums__opencl_loc *loc = &cl->locs[i];
         if (loc->platform != plat)
             continue;
-        if ((err = ums__opencl_create_queue(dom->context, loc, &dom->queues[i])) != CL_SUCCESS) {
+        if ((err = ums__opencl_create_queue(dom->context, loc, &dom->queues[i])) != CL_SUCCESS ||
+            (err = ums__opencl_create_side_queues(cl, dom, loc)) != CL_SUCCESS) {
             ums__opencl_domain_destroy(cl, dom);
             return ums__opencl_fail_cl(cl, err, "creating a command queue", loc);
         }

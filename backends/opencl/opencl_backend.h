@@ -182,6 +182,14 @@ ums_result ums__opencl_location_get(ums__opencl *cl, uint32_t index, cl_context 
                                     cl_command_queue *queue);
 
 /**
+ * How many queues (copy streams) a transfer of several consecutive blocks to or
+ * from location `index` is split over: 1 to 4, from the `streams` configuration
+ * key, else the device's compute units on a CPU device and 1 on any other.
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION.
+ */
+ums_result ums__opencl_location_streams(ums__opencl *cl, uint32_t index, unsigned *streams);
+
+/**
  * The location index of an OpenCL device.
  * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, or ::UMS_ERR_UNKNOWN_LOCATION when the
  *         backend does not use that device (other type, filtered out, a sub-device).

@@ -89,30 +89,47 @@ cl_int ums__opencl_mem_drain(ums_devmem *mem) {
     return err;
 }
 
-/* Hand over an enqueued command: as a fence (flushed) when `f` is given, else
- * wait for it. Consumes `ev`, `f` and `bounce` whatever happens. */
-static ums_result complete(ums__opencl *cl, const ums__opencl_loc *loc, cl_command_queue queue, cl_event ev,
-                           ums_fence *f, void *bounce, ums_fence **fence, const char *what) {
-    cl_int err;
+/* Hand over enqueued commands (one per stream a transfer was split over): as a
+ * fence (each queue flushed) when `f` is given, else wait for them. Consumes
+ * `ev[0..n)`, `f` and `bounce` whatever happens. */
+static ums_result complete_all(ums__opencl *cl, const ums__opencl_loc *loc, unsigned n, const cl_command_queue *queue,
+                               const cl_event *ev, ums_fence *f, void *bounce, ums_fence **fence, const char *what) {
+    cl_int err = CL_SUCCESS;
     if (f) {
-        err = UMS_CL(clFlush)(queue);
+        for (unsigned k = 0; k < n && err == CL_SUCCESS; k++)
+            err = UMS_CL(clFlush)(queue[k]);
         if (err == CL_SUCCESS) {
-            f->event = ev;
-            f->queue = queue;
+            f->n = n;
+            for (unsigned k = 0; k < n; k++) {
+                f->events[k] = ev[k];
+                f->queues[k] = queue[k];
+            }
             f->bounce = bounce;
             *fence = f;
             return UMS_OK;
         }
         free(f);
-        ums__opencl_wait_event(ev, queue);
-        UMS_CL(clReleaseEvent)(ev);
+        for (unsigned k = 0; k < n; k++) {
+            ums__opencl_wait_event(ev[k], queue[k]);
+            UMS_CL(clReleaseEvent)(ev[k]);
+        }
         free(bounce);
         return ums__opencl_fail_cl(cl, err, "clFlush", loc);
     }
-    err = ums__opencl_wait_event(ev, queue);
-    UMS_CL(clReleaseEvent)(ev);
+    for (unsigned k = 0; k < n; k++) {
+        cl_int e = ums__opencl_wait_event(ev[k], queue[k]);
+        if (err == CL_SUCCESS)
+            err = e;
+        UMS_CL(clReleaseEvent)(ev[k]);
+    }
     free(bounce);
     return err == CL_SUCCESS ? UMS_OK : ums__opencl_fail_cl(cl, err, what, loc);
+}
+
+/* complete_all for one command. */
+static ums_result complete(ums__opencl *cl, const ums__opencl_loc *loc, cl_command_queue queue, cl_event ev,
+                           ums_fence *f, void *bounce, ums_fence **fence, const char *what) {
+    return complete_all(cl, loc, 1, &queue, &ev, f, bounce, fence, what);
 }
 
 static ums_result check_range(ums__opencl *cl, const ums_devmem *mem, size_t off, size_t len, const char *op) {
@@ -197,10 +214,12 @@ static bool adjacent_parts(ums_devmem *const *mem, size_t n, size_t len) {
     return true;
 }
 
-/* One command over the adjacent parts `mem[0..n)` (adjacent_parts): a write of
- * `host` into them (`upload`) or a read of them into `host`. It waits for each
- * part's last command and becomes the last command of each. `bounce` (may be
- * NULL) is freed when the command is done. */
+/* The commands over the adjacent parts `mem[0..n)` (adjacent_parts): a write
+ * of `host` into them (`upload`) or a read of them into `host`. One command, or
+ * with several copy streams (loc->streams) one piece of consecutive parts per
+ * stream, which the device may run at once. A piece waits for each of its
+ * parts' last command and becomes the last command of each. `bounce` (may be
+ * NULL) is freed when every piece is done. */
 static ums_result many_command(ums__opencl *cl, ums_devmem *const *mem, size_t n, size_t len, void *host,
                                bool upload, void *bounce, ums_fence **fence) {
     ums_fence *f;
@@ -219,31 +238,48 @@ static ums_result many_command(ums__opencl *cl, ums_devmem *const *mem, size_t n
         }
         order[j] = mem[k];
     }
-    cl_command_queue q = ums__opencl_mem_queue(mem[0]);
-    cl_event wait[UMS__OPENCL_MANY_MAX], ev = NULL;
-    cl_uint nwait = 0;
+    unsigned pieces = mem[0]->loc->streams;
+    if (pieces > n)
+        pieces = (unsigned)n;
+    while (pieces > 1 && !ums__opencl_mem_stream(mem[0], pieces - 1))
+        pieces--;
+    cl_command_queue q[UMS__OPENCL_STREAMS_MAX];
+    cl_event ev[UMS__OPENCL_STREAMS_MAX];
+    unsigned done = 0;
+    cl_int err = CL_SUCCESS;
     ums__opencl_region_sync(cl, mem[0]);
     for (size_t k = 0; k < n; k++)
         pthread_mutex_lock(&order[k]->lock);
-    for (size_t k = 0; k < n; k++)
-        wait_for_last(order[k], wait, &nwait);
-    size_t total = n * len;
-    cl_int err = upload ? UMS_CL(clEnqueueWriteBuffer)(q, mem[0]->buffer, CL_FALSE, mem[0]->offset, total, host,
-                                                       nwait, nwait ? wait : NULL, &ev)
-                        : UMS_CL(clEnqueueReadBuffer)(q, mem[0]->buffer, CL_FALSE, mem[0]->offset, total, host,
-                                                      nwait, nwait ? wait : NULL, &ev);
-    if (err == CL_SUCCESS)
-        for (size_t k = 0; k < n; k++)
-            remember(order[k], ev, q);
+    for (size_t first = 0; done < pieces; done++) {
+        /* piece `done`: parts [first, end), the earlier pieces one part longer when n does not divide */
+        size_t end = first + n / pieces + (done < n % pieces);
+        cl_event wait[UMS__OPENCL_MANY_MAX];
+        cl_uint nwait = 0;
+        for (size_t k = first; k < end; k++)
+            wait_for_last(mem[k], wait, &nwait);
+        q[done] = ums__opencl_mem_stream(mem[0], done);
+        size_t off = mem[first]->offset, bytes = (end - first) * len;
+        char *h = (char *)host + first * len;
+        err = upload ? UMS_CL(clEnqueueWriteBuffer)(q[done], mem[0]->buffer, CL_FALSE, off, bytes, h, nwait,
+                                                    nwait ? wait : NULL, &ev[done])
+                     : UMS_CL(clEnqueueReadBuffer)(q[done], mem[0]->buffer, CL_FALSE, off, bytes, h, nwait,
+                                                   nwait ? wait : NULL, &ev[done]);
+        if (err != CL_SUCCESS)
+            break;
+        for (size_t k = first; k < end; k++)
+            remember(mem[k], ev[done], q[done]);
+        first = end;
+    }
     for (size_t k = n; k-- > 0;)
         pthread_mutex_unlock(&order[k]->lock);
     const char *what = upload ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer";
     if (err != CL_SUCCESS) {
+        /* the pieces already enqueued read or write `host`: let them finish first */
+        complete_all(cl, mem[0]->loc, done, q, ev, NULL, bounce, NULL, what);
         free(f);
-        free(bounce);
         return ums__opencl_fail_cl(cl, err, what, mem[0]->loc);
     }
-    return complete(cl, mem[0]->loc, q, ev, f, bounce, fence, what);
+    return complete_all(cl, mem[0]->loc, pieces, q, ev, f, bounce, fence, what);
 }
 
 /* Consecutive blocks of one region whose memories are adjacent parts of one
@@ -385,9 +421,11 @@ ums_result ums__opencl_fence_wait(void *backend, ums_fence *fence) {
     if (!fence)
         return UMS_OK; /* a transfer that completed at once has no fence */
     cl_int err = CL_SUCCESS;
-    if (fence->event) {
-        err = ums__opencl_wait_event(fence->event, fence->queue);
-        UMS_CL(clReleaseEvent)(fence->event);
+    for (unsigned k = 0; k < fence->n; k++) {
+        cl_int e = ums__opencl_wait_event(fence->events[k], fence->queues[k]);
+        if (err == CL_SUCCESS)
+            err = e;
+        UMS_CL(clReleaseEvent)(fence->events[k]);
     }
     free(fence->bounce);
     free(fence);

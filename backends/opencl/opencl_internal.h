@@ -28,11 +28,18 @@
 #include "opencl_api.h"
 #include "opencl_backend.h"
 
+/** Most queues a location's large transfers are spread over (its copy streams). */
+#define UMS__OPENCL_STREAMS_MAX 4
+
 /** A context and the queue used for each location inside it. */
 typedef struct ums__opencl_domain {
     cl_context context;
     int attached;             /**< the application's context (retained), not ours */
     cl_command_queue *queues; /**< [cl->nloc]; NULL where the device is not in the context */
+    /** [cl->nloc * (UMS__OPENCL_STREAMS_MAX - 1)]: the backend's own further
+     *  queues of each location (its streams beyond the first, which is
+     *  `queues[i]`); NULL beyond the location's stream count. */
+    cl_command_queue *side;
     struct ums__opencl_domain *next;
 } ums__opencl_domain;
 
@@ -47,6 +54,10 @@ typedef struct ums__opencl_loc {
     uint32_t flags;     /**< UMS_LOCATION_FLAG_* */
     uint64_t capacity;  /**< enforced bytes */
     uint64_t max_alloc; /**< CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    /** Queues a large transfer of several blocks is split over, 1..UMS__OPENCL_STREAMS_MAX:
+     *  pieces on different queues may run at once (POCL runs each on one of its
+     *  worker threads; a GPU may have several copy engines). */
+    unsigned streams;
 
     pthread_mutex_t lock;
     ums__opencl_domain *domain; /**< where new buffers are created */
@@ -105,10 +116,12 @@ struct ums_devmem {
     struct ums_devmem *prev, *next; /**< in loc->live or loc->pool, or region->parts for a borrowed part */
 };
 
+/** A transfer's completion: one event per piece (one unless it was split over streams). */
 struct ums_fence {
-    cl_event event;
-    cl_command_queue queue; /**< drained if waiting fails; NULL for application events */
-    void *bounce;           /**< host buffer freed when the fence completes */
+    unsigned n;                                       /**< events held */
+    cl_event events[UMS__OPENCL_STREAMS_MAX];
+    cl_command_queue queues[UMS__OPENCL_STREAMS_MAX]; /**< drained if waiting fails; NULL for application events */
+    void *bounce;                                     /**< host buffer freed when the fence completes */
 };
 
 /* ---- services (opencl_backend.c) ---- */
@@ -126,6 +139,16 @@ ums_result ums__opencl_fail_cl(ums__opencl *cl, cl_int err, const char *what, co
 /** The queue a memory's commands go to. */
 static inline cl_command_queue ums__opencl_mem_queue(const ums_devmem *mem) {
     return mem->domain->queues[mem->loc->index];
+}
+
+/** Stream `k` (< mem->loc->streams) of a memory's location in its domain:
+ *  0 is its queue; NULL where the domain has no such queue. */
+static inline cl_command_queue ums__opencl_mem_stream(const ums_devmem *mem, unsigned k) {
+    if (k == 0)
+        return ums__opencl_mem_queue(mem);
+    if (!mem->domain->side || k >= mem->loc->streams)
+        return NULL;
+    return mem->domain->side[mem->loc->index * (UMS__OPENCL_STREAMS_MAX - 1) + (k - 1)];
 }
 
 /* ---- events (opencl_copy.c) ---- */
@@ -212,5 +235,12 @@ void ums__opencl_domain_destroy(ums__opencl *cl, ums__opencl_domain *dom);
  * @return CL_SUCCESS or the OpenCL error.
  */
 cl_int ums__opencl_create_queue(cl_context context, const ums__opencl_loc *loc, cl_command_queue *out);
+
+/**
+ * Create the further queues of `loc` in `dom` (its streams beyond the first),
+ * allocating `dom->side` on first use. Caller holds cl->lock or owns `dom`.
+ * @return CL_SUCCESS, CL_OUT_OF_HOST_MEMORY or the OpenCL error (queues made are kept for destroy).
+ */
+cl_int ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc);
 
 #endif

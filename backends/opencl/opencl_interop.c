@@ -95,6 +95,15 @@ ums_result ums__opencl_location_get(ums__opencl *cl, uint32_t index, cl_context 
     return UMS_OK;
 }
 
+ums_result ums__opencl_location_streams(ums__opencl *cl, uint32_t index, unsigned *streams) {
+    if (!cl || !streams)
+        return UMS_ERR_NULL_POINTER;
+    if (index >= cl->nloc)
+        return ums__opencl_fail(cl, UMS_ERR_UNKNOWN_LOCATION, 0, "location %" PRIu32 " of %" PRIu32, index, cl->nloc);
+    *streams = cl->locs[index].streams; /* immutable after init */
+    return UMS_OK;
+}
+
 static int find_device(const ums__opencl *cl, cl_device_id device) {
     for (uint32_t i = 0; i < cl->nloc; i++)
         if (cl->locs[i].device == device)
@@ -171,6 +180,10 @@ static ums_result attach_domain(ums__opencl *cl, cl_context context, const cl_co
     if ((err = UMS_CL(clRetainContext)(context)) != CL_SUCCESS)
         return ums__opencl_fail_cl(cl, err, "clRetainContext", NULL);
     dom->context = context;
+    /* the backend's own further queues for large transfers, beside the application's */
+    for (uint32_t i = 0; i < cl->nloc; i++)
+        if (in[i] && (err = ums__opencl_create_side_queues(cl, dom, &cl->locs[i])) != CL_SUCCESS)
+            return ums__opencl_fail_cl(cl, err, "creating a command queue", &cl->locs[i]);
     return UMS_OK;
 }
 
@@ -235,7 +248,8 @@ ums_result ums__opencl_fence_from_event(ums__opencl *cl, cl_event ev, ums_fence 
         free(f);
         return ums__opencl_fail_cl(cl, err, "clRetainEvent", NULL);
     }
-    f->event = ev;
+    f->events[0] = ev;
+    f->n = 1;
     *fence = f;
     return UMS_OK;
 }

@@ -118,6 +118,21 @@ UMS_API ums_result ums_cl_location_context(ums_runtime_t *rt, ums_location_t loc
                                            cl_device_id *device);
 
 /**
+ * How many copy streams (queues) umshim spreads one transfer of several
+ * consecutive blocks to or from an OpenCL location over. Pieces on different
+ * streams may run at once: POCL runs each on one of its worker threads, a GPU
+ * may have several copy engines. 1 to 4: the `streams` key of `UMS_OPENCL`
+ * (for example `UMS_OPENCL=streams=1`), else the device's compute units (at
+ * most 4) on a CPU device and 1 on any other.
+ * @param rt       runtime, or NULL for the default runtime
+ * @param loc      a location of the runtime
+ * @param streams  receives the count
+ * @return ::UMS_OK, ::UMS_ERR_NULL_POINTER, ::UMS_ERR_UNKNOWN_LOCATION (not an
+ *         OpenCL location), ::UMS_ERR_NOT_SUPPORTED (no OpenCL backend).
+ */
+UMS_API ums_result ums_cl_location_streams(ums_runtime_t *rt, ums_location_t loc, unsigned *streams);
+
+/**
  * Bind a managed pointer to a kernel argument (a `__global` or `__constant`
  * pointer parameter). The kernel is retained while it has bindings.
  *

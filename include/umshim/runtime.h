@@ -18,7 +18,8 @@
  * - `UMS_STAGING_POOL=N[K|M|G]` staging memory kept per host node
  * - `UMS_LOG=error|warn|info|debug` log to stderr (default: silent)
  * - `UMS_BACKENDS=path.so[:path.so]` extra backend plug-ins to load
- * - `UMS_OPENCL=0|1` enumerate OpenCL devices as locations (default 1)
+ * - `UMS_OPENCL=0|1|key=value,...` enumerate OpenCL devices as locations
+ *   (default 1); a list of settings turns it on with them (docs/OPENCL.md)
  */
 #ifndef UMSHIM_RUNTIME_H
 #define UMSHIM_RUNTIME_H
@@ -108,6 +109,11 @@ typedef struct ums_runtime_config {
      *  done: larger windows mean fewer, longer transfers, and longer waits for a
      *  CPU thread that writes a block of the window meanwhile. At most 64 blocks. */
     size_t transfer_window;
+    /** Settings of the OpenCL backend when `opencl` is on (`UMS_OPENCL=key=value,...`),
+     *  NULL = defaults: `devices=` (`all`, `cpu`, `gpu`, `accelerator`, joined with `+`), `platform=` (a
+     *  substring of the platform name), `capacity=` and `pool=` (sizes), and
+     *  `streams=1..4` (queues a large transfer is split over). */
+    const char *opencl_config;
 } ums_runtime_config;
 
 /**

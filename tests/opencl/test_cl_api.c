@@ -277,6 +277,62 @@ static void test_no_backend(const cl_dev *d) {
     ASSERT_OK(ums_runtime_destroy(rt));
 }
 
+/* Copy streams: the default, the setting through UMS_OPENCL and the config
+ * field, and bad settings refused when the runtime starts. */
+static void test_streams(const cl_dev *d) {
+    unsigned s = 0;
+    ASSERT_OK(ums_cl_location_streams(E.rt, d->loc, &s));
+    ASSERT(s >= 1 && s <= 4);
+    EXPECT_ERR(UMS_ERR_NULL_POINTER, ums_cl_location_streams(E.rt, d->loc, NULL));
+    EXPECT_ERR(UMS_ERR_UNKNOWN_LOCATION, ums_cl_location_streams(E.rt, E.host, &s));
+
+    const char *old = getenv("UMS_OPENCL");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("UMS_OPENCL", "streams=3", 1);
+    ums_runtime_config cfg;
+    ASSERT_OK(ums_runtime_config_from_env(&cfg));
+    ASSERT_EQ(cfg.opencl, 1);
+    ASSERT_STR_EQ(cfg.opencl_config, "streams=3");
+    ums_runtime_t *rt;
+    ASSERT_OK(ums_runtime_create(&cfg, &rt));
+    ums_location_t loc;
+    ASSERT_OK(ums_cl_location_of(rt, d->dev, &loc));
+    ASSERT_OK(ums_cl_location_streams(rt, loc, &s));
+    ASSERT_EQ(s, 3);
+    /* a managed range moved to the device and back over three streams keeps its bytes */
+    const size_t n = 5 * E.bs / 4 + 1000;
+    uint32_t *x;
+    ASSERT_OK(ums_runtime_alloc(rt, n * 4, 0, (void **)&x));
+    for (size_t i = 0; i < n; i++) x[i] = (uint32_t)(i * 2654435761u);
+    ASSERT_OK(ums_migrate(x, n * 4, loc));
+    ASSERT_EQ(cl_block(x).home, loc);
+    ASSERT_OK(ums_migrate(x, n * 4, E.host));
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != (uint32_t)(i * 2654435761u)) FAIL_("x[%zu] = %u after a round trip over 3 streams", i, x[i]);
+    ASSERT_OK(ums_free(x));
+    ASSERT_OK(ums_runtime_destroy(rt));
+
+    /* bad settings: the runtime does not start, and the message names the key */
+    const char *bad[] = {"streams=9", "streams=0", "speed=fast"};
+    for (size_t i = 0; i < 3; i++) {
+        setenv("UMS_OPENCL", bad[i], 1);
+        ASSERT_OK(ums_runtime_config_from_env(&cfg));
+        rt = NULL;
+        EXPECT_ERR(UMS_ERR_CONFIG, ums_runtime_create(&cfg, &rt));
+        ASSERT(rt == NULL);
+        if (!strstr(ums_last_error()->message, i < 2 ? "streams" : "speed"))
+            FAIL_("UMS_OPENCL=%s: message \"%s\"", bad[i], ums_last_error()->message);
+    }
+    setenv("UMS_OPENCL", "fast", 1);
+    EXPECT_ERR(UMS_ERR_CONFIG, ums_runtime_config_from_env(&cfg));
+    if (saved) {
+        setenv("UMS_OPENCL", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("UMS_OPENCL");
+    }
+}
+
 int main(void) {
     cl_env_open(&E, 1);
     const cl_dev *d = &E.dev[0];
@@ -286,6 +342,7 @@ int main(void) {
     test_too_large(d);
     test_programs(d);
     test_no_backend(d);
+    test_streams(d);
     cl_env_close(&E);
     ASSERT_OK(ums_shutdown());
     ums__opencl_objects zero = {0};
