@@ -20,6 +20,10 @@
  * fetches against one clEnqueueWriteBuffer / clEnqueueReadBuffer of the same
  * size from a malloc'd buffer, and the same commands with the managed pages
  * themselves as the host side (the memory's own speed, without the library).
+ * umshim splits a transfer of several blocks over the device's copy streams
+ * (ums_cl_location_streams; two on POCL with two cores), so the run also times
+ * that split done by hand: the same bytes as one command per stream, on as many
+ * queues, from the malloc'd buffer (the best a hand-written copy gets here).
  *
  * Every figure is the median of --reps repetitions (transfers: 4 * --reps + 1,
  * also as the median of pairwise ratios); ratios are umshim over the
@@ -267,7 +271,32 @@ typedef struct transfers {
     /* GB/s, the raw commands with the managed pages themselves (host-resident) as
      * the host side: the speed of the memory a migration moves, without it */
     double raw_write_managed, raw_read_managed;
+    /* GB/s, the raw commands split by hand over `streams` queues, as umshim splits them */
+    unsigned streams;
+    double raw_write_split, raw_read_split;
 } transfers;
+
+/* One command of `sz` bytes (write or read of `m` from `h`), or with `ns` > 1
+ * one piece per queue of `qs`, waited for together: the time it took. */
+static double raw_transfer(cl_command_queue q, const cl_command_queue *qs, unsigned ns, cl_mem m, char *h, size_t sz,
+                           int write) {
+    double t0 = now();
+    if (ns <= 1) {
+        if (write) CL_CHECK(clEnqueueWriteBuffer(q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
+        else CL_CHECK(clEnqueueReadBuffer(q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL));
+        return now() - t0;
+    }
+    size_t piece = (sz / ns + 4095) & ~(size_t)4095;
+    for (unsigned k = 0; k < ns; k++) {
+        size_t off = k * piece, len = off >= sz ? 0 : (sz - off < piece ? sz - off : piece);
+        if (!len) break;
+        if (write) CL_CHECK(clEnqueueWriteBuffer(qs[k], m, CL_FALSE, off, len, h + off, 0, NULL, NULL));
+        else CL_CHECK(clEnqueueReadBuffer(qs[k], m, CL_FALSE, off, len, h + off, 0, NULL, NULL));
+        CL_CHECK(clFlush(qs[k]));
+    }
+    for (unsigned k = 0; k < ns; k++) CL_CHECK(clFinish(qs[k]));
+    return now() - t0;
+}
 
 /* Raw and umshim transfers of the same size, interleaved repetition by
  * repetition. A transfer takes milliseconds and the machine's speed drifts
@@ -276,7 +305,7 @@ typedef struct transfers {
  * after it). */
 static void measure_transfers(bench *B, transfers *T) {
     size_t sz = B->bytes;
-    double tw[64], tr[64], th[64], td[64], tf[64], ph[64], pd[64], tmw[64], tmr[64];
+    double tw[64], tr[64], th[64], td[64], tf[64], ph[64], pd[64], tmw[64], tmr[64], tsw[64], tsr[64];
     int reps = 4 * B->reps + 1;
     if (reps > 64) reps = 64;
     T->reps = reps;
@@ -286,6 +315,14 @@ static void measure_transfers(bench *B, transfers *T) {
     cl_mem m = clCreateBuffer(B->ctx, CL_MEM_READ_WRITE, sz, NULL, &err);
     CL_CHECK(err);
     CL_CHECK(clEnqueueWriteBuffer(B->q, m, CL_TRUE, 0, sz, h, 0, NULL, NULL)); /* warm */
+    unsigned ns = 1;
+    UMS_CHECK(ums_cl_location_streams(NULL, B->loc, &ns));
+    T->streams = ns;
+    cl_command_queue qs[4] = {B->q, NULL, NULL, NULL};
+    for (unsigned k = 1; k < ns && k < 4; k++) {
+        qs[k] = clCreateCommandQueueWithProperties(B->ctx, B->dev, NULL, &err);
+        CL_CHECK(err);
+    }
     char *p;
     UMS_CHECK(ums_alloc(sz, 0, (void **)&p));
     memset(p, 1, sz);
@@ -310,6 +347,8 @@ static void measure_transfers(bench *B, transfers *T) {
         t0 = now();
         CL_CHECK(clEnqueueReadBuffer(B->q, m, CL_TRUE, 0, sz, p, 0, NULL, NULL));
         tmr[r] = now() - t0;
+        tsw[r] = raw_transfer(B->q, qs, ns, m, h, sz, 1);
+        tsr[r] = raw_transfer(B->q, qs, ns, m, h, sz, 0);
         UMS_CHECK(ums_migrate(p, sz, B->loc));
         volatile char s = 0;
         t0 = now();
@@ -330,6 +369,9 @@ static void measure_transfers(bench *B, transfers *T) {
     T->fetch = sz / median(tf, reps) / 1e9;
     T->raw_write_managed = sz / median(tmw, reps) / 1e9;
     T->raw_read_managed = sz / median(tmr, reps) / 1e9;
+    T->raw_write_split = sz / median(tsw, reps) / 1e9;
+    T->raw_read_split = sz / median(tsr, reps) / 1e9;
+    for (unsigned k = 1; k < ns && k < 4; k++) clReleaseCommandQueue(qs[k]);
     UMS_CHECK(ums_free(p));
     clReleaseMemObject(m);
     free(h);
@@ -473,6 +515,9 @@ int main(int argc, char **argv) {
            "%.2f of it), read %6.2f (%.2f of raw; umshim %.2f of it)\n",
            T.raw_write_managed, T.raw_write_managed / T.raw_write, T.h2d / T.raw_write_managed, T.raw_read_managed,
            T.raw_read_managed / T.raw_read, T.d2h / T.raw_read_managed);
+    printf("  the raw commands split by hand over %u queue(s), as umshim splits them: write %6.2f (umshim %.2f of "
+           "it), read %6.2f (umshim %.2f of it)\n",
+           T.streams, T.raw_write_split, T.h2d / T.raw_write_split, T.raw_read_split, T.d2h / T.raw_read_split);
     printf("\nresults agree across versions: %s; %.1f s\n", agree ? "yes" : "NO", now() - t0);
 
     double sx_alt = sx_m[UMS_ALT] / sx_m[EXP_ALT], jc_alt = jc_m[UMS_ALT] / jc_m[EXP_ALT];
@@ -484,6 +529,7 @@ int main(int argc, char **argv) {
            "\"h2d_gbps\":%.2f,\"d2h_gbps\":%.2f,\"fetch_gbps\":%.2f,\"raw_write_gbps\":%.2f,\"raw_read_gbps\":%.2f,"
            "\"h2d_ratio_paired\":%.3f,\"d2h_ratio_paired\":%.3f,\"transfer_reps\":%d,"
            "\"raw_write_managed_gbps\":%.2f,\"raw_read_managed_gbps\":%.2f,"
+           "\"streams\":%u,\"raw_write_split_gbps\":%.2f,\"raw_read_split_gbps\":%.2f,"
            "\"saxpy_alternating_ratio\":%.3f,\"saxpy_kernel_only_ratio\":%.3f,\"saxpy_in_place_vs_svm\":%.3f,"
            "\"jacobi_alternating_ratio\":%.3f,\"jacobi_kernel_only_ratio\":%.3f,\"jacobi_in_place_vs_svm\":%.3f,"
            "\"saxpy_ms\":{\"explicit_alt\":%.2f,\"umshim_alt\":%.2f,\"explicit_kernel\":%.2f,\"umshim_kernel\":%.2f,"
@@ -491,7 +537,8 @@ int main(int argc, char **argv) {
            "\"jacobi_ms\":{\"explicit_alt\":%.2f,\"umshim_alt\":%.2f,\"explicit_kernel\":%.2f,\"umshim_kernel\":%.2f,"
            "\"svm\":%.2f,\"in_place\":%.2f},\"results_agree\":%s}\n",
            B.name, mib, bs >> 10, B.reps, fmax(sx_alt, jc_alt), fmax(sx_k, jc_k), fmax(sx_ip, jc_ip), T.h2d, T.d2h,
-           T.fetch, T.raw_write, T.raw_read, T.h2d_paired, T.d2h_paired, T.reps, T.raw_write_managed, T.raw_read_managed, sx_alt, sx_k, sx_ip, jc_alt, jc_k, jc_ip, sx_m[EXP_ALT] * 1e3,
+           T.fetch, T.raw_write, T.raw_read, T.h2d_paired, T.d2h_paired, T.reps, T.raw_write_managed, T.raw_read_managed,
+           T.streams, T.raw_write_split, T.raw_read_split, sx_alt, sx_k, sx_ip, jc_alt, jc_k, jc_ip, sx_m[EXP_ALT] * 1e3,
            sx_m[UMS_ALT] * 1e3, sx_m[EXP_K] * 1e3, sx_m[UMS_K] * 1e3, sx_m[SVM] * 1e3, sx_m[INP] * 1e3,
            jc_m[EXP_ALT] * 1e3, jc_m[UMS_ALT] * 1e3, jc_m[EXP_K] * 1e3, jc_m[UMS_K] * 1e3, jc_m[SVM] * 1e3,
            jc_m[INP] * 1e3, agree ? "true" : "false");
