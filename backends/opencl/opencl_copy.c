@@ -1,7 +1,10 @@
 /*
  * Transfers: host → device, device → host and device → device, each one
  * non-blocking OpenCL command whose event becomes a fence, or is waited for
- * when the caller asked for no fence.
+ * when the caller asked for no fence. A transfer of several adjacent parts
+ * (copy_to_many, copy_from_many) is one command per copy stream of its
+ * location (loc->streams), each on its own queue, and its fence holds each
+ * piece's event.
  *
  * The host side of a transfer is only ever read (uploads) or written (downloads)
  * by the OpenCL runtime's own copy: the backend never maps, protects or touches
@@ -9,9 +12,9 @@
  * core's readable-during-migration protocol relies on that). The host memory
  * must stay valid until the fence completes.
  *
- * Ordering: every command on a buffer waits for the previous command on it
- * (ums_devmem.last), so transfers on one buffer are serialised even across
- * queues. Every command is flushed as soon as it is enqueued, so a command on
+ * Ordering: every command on a part waits for the previous command on it
+ * (ums_devmem.last), so transfers on one part are serialised even across
+ * queues (a part's pieces are on different streams from one call to the next). Every command is flushed as soon as it is enqueued, so a command on
  * another queue that waits for it can always make progress.
  *
  * Errors: a failed call returns with nothing pending; if a command was already
