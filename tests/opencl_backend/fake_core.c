@@ -1,6 +1,8 @@
 /* The fake core shared by the opencl backend tests (see fake_core.h). */
 #include "fake_core.h"
 
+#include "opencl_backend.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 
@@ -95,4 +97,12 @@ size_t fake_check(const void *buf, size_t len, unsigned seed) {
         if (p[i] != pattern_byte(i, seed))
             return i;
     return SIZE_MAX;
+}
+
+void fake_expect_no_live_objects(const char *when) {
+    ums__opencl_objects o;
+    ums__opencl_live_objects(&o);
+    if (o.contexts || o.queues || o.buffers || o.events || o.kernels)
+        FAIL_("%s%sOpenCL objects leaked: %ld contexts, %ld queues, %ld buffers, %ld events, %ld kernels",
+              when ? when : "", when ? ": " : "", o.contexts, o.queues, o.buffers, o.events, o.kernels);
 }

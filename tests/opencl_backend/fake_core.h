@@ -37,6 +37,10 @@ void fake_fill(void *buf, size_t len, unsigned seed);
 /** Index of the first byte of `buf` that differs from fake_fill's pattern, or SIZE_MAX. */
 size_t fake_check(const void *buf, size_t len, unsigned seed);
 
+/** Fail the test if any OpenCL object the backend made is still alive;
+ *  `when` (may be NULL) says where in the test. */
+void fake_expect_no_live_objects(const char *when);
+
 /* A backend call that must return `expected`; on failure prints both names and the detail. */
 #define EXPECT_R(expected, call)                                                                                       \
     do {                                                                                                               \

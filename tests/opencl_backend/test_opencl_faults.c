@@ -16,14 +16,6 @@ static uint32_t nloc;
 
 #define MIB2 (2u << 20)
 
-static void expect_no_live_objects(const char *when) {
-    ums__opencl_objects o;
-    ums__opencl_live_objects(&o);
-    if (o.contexts || o.queues || o.buffers || o.events)
-        FAIL_("%s: OpenCL objects leaked: %ld contexts, %ld queues, %ld buffers, %ld events", when, o.contexts,
-              o.queues, o.buffers, o.events);
-}
-
 static void expect_detail(cl_int err) {
     ASSERT_EQ(fake.native, err);
     if (!strstr(fake.message, ums__opencl_error_name(err)))
@@ -39,7 +31,7 @@ static void *start(const char *config) {
 static void stop(void *b, const char *when) {
     ops->fini(b);
     ums__opencl_inject_reset();
-    expect_no_live_objects(when);
+    fake_expect_no_live_objects(when);
 }
 
 static void test_error_names(void) {
@@ -95,7 +87,7 @@ static void test_init_failures(void) {
         ASSERT(b == NULL);
         ASSERT_EQ(ums__opencl_injected_count(), 1);
         expect_detail(cases[i].err);
-        expect_no_live_objects(cases[i].fn);
+        fake_expect_no_live_objects(cases[i].fn);
     }
     /* No ICD platform at all is not an error: no locations. */
     ums__opencl_inject_reset();
@@ -337,7 +329,7 @@ static void test_sweep(void) {
     uint64_t calls[64] = {0};
     for (size_t i = 0; ums__opencl_function_name(i); i++)
         calls[i] = ums__opencl_call_count(ums__opencl_function_name(i));
-    expect_no_live_objects("clean scenario");
+    fake_expect_no_live_objects("clean scenario");
 
     static const cl_int errors[] = {CL_OUT_OF_RESOURCES, CL_INVALID_OPERATION};
     unsigned runs = 0, fired = 0;
@@ -358,7 +350,7 @@ static void test_sweep(void) {
                 char when[96];
                 snprintf(when, sizeof when, "%s #%u failing with %s", fn, (unsigned)nth,
                          ums__opencl_error_name(errors[e]));
-                expect_no_live_objects(when);
+                fake_expect_no_live_objects(when);
                 if (!did_fire && !o.complete)
                     FAIL_("%s: the injection did not fire yet the scenario failed", when);
             }
@@ -386,7 +378,7 @@ int main(void) {
     test_create_buffer_failures();
     test_transfer_failures();
     test_sweep();
-    expect_no_live_objects("end");
+    fake_expect_no_live_objects("end");
     printf("opencl faults: all checks passed\n");
     return 0;
 }

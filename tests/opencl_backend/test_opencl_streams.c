@@ -15,14 +15,6 @@ static const ums_backend_ops *ops;
 static const size_t B = 256u << 10; /* the "block" size of these tests */
 #define PARTS 7
 
-static void expect_no_live_objects(void) {
-    ums__opencl_objects o;
-    ums__opencl_live_objects(&o);
-    if (o.contexts || o.queues || o.buffers || o.events || o.kernels)
-        FAIL_("OpenCL objects leaked: %ld contexts, %ld queues, %ld buffers, %ld events, %ld kernels", o.contexts,
-              o.queues, o.buffers, o.events, o.kernels);
-}
-
 static void *start(const char *config, unsigned *streams) {
     void *b;
     EXPECT_OK(ops->init(fake_services(), config, &b));
@@ -36,119 +28,115 @@ static void *start(const char *config, unsigned *streams) {
     return b;
 }
 
-/* The parts [0, PARTS) of one region: adjacent parts of one parent buffer. */
-static void alloc_parts(void *b, const void *region, ums_devmem **mem) {
+/* A backend with `config`, the parts [0, PARTS) of one region (adjacent parts
+ * of one parent buffer), and host buffers of PARTS blocks. */
+typedef struct fixture {
+    void *b;
+    unsigned streams;
+    ums_devmem *mem[PARTS];
+    unsigned char *src, *dst;
+} fixture;
+
+static char region[1]; /* any address stands for the allocation */
+
+static void open_fixture(fixture *x, const char *config) {
+    x->b = start(config, &x->streams);
     for (size_t k = 0; k < PARTS; k++)
-        EXPECT_OK(ops->mem_alloc_region(b, 0, region, PARTS * B, k * B, B, &mem[k]));
+        EXPECT_OK(ops->mem_alloc_region(x->b, 0, region, PARTS * B, k * B, B, &x->mem[k]));
+    x->src = malloc(PARTS * B);
+    x->dst = malloc(PARTS * B);
+    ASSERT(x->src && x->dst);
 }
 
-static void free_parts(void *b, const void *region, ums_devmem **mem) {
+static void close_fixture(fixture *x) {
+    free(x->src);
+    free(x->dst);
     for (size_t k = 0; k < PARTS; k++)
-        ops->mem_free(b, mem[k]);
-    ops->region_release(b, 0, region);
+        ops->mem_free(x->b, x->mem[k]);
+    ops->region_release(x->b, 0, region);
+    ops->fini(x->b);
+    fake_expect_no_live_objects(NULL);
 }
 
 /* Every run length over `streams` streams: up, down, each part read back alone. */
 static void check_splits(unsigned streams) {
     char config[32];
     snprintf(config, sizeof config, "streams=%u", streams);
-    unsigned got;
-    void *b = start(config, &got);
-    ASSERT_EQ(got, streams);
-    static char region[1];
-    ums_devmem *mem[PARTS];
-    alloc_parts(b, region, mem);
-    unsigned char *src = malloc(PARTS * B), *dst = malloc(PARTS * B);
-    ASSERT(src && dst);
+    fixture x;
+    open_fixture(&x, config);
+    ASSERT_EQ(x.streams, streams);
     for (size_t n = 2; n <= PARTS; n++) {
         unsigned seed = (unsigned)(streams * 16 + n);
-        fake_fill(src, n * B, seed);
+        fake_fill(x.src, n * B, seed);
         uint64_t writes = ums__opencl_call_count("clEnqueueWriteBuffer");
         ums_fence *f = NULL;
-        EXPECT_OK(ops->copy_to_many(b, mem, n, src, B, &f));
+        EXPECT_OK(ops->copy_to_many(x.b, x.mem, n, x.src, B, &f));
         ASSERT(f != NULL);
         /* as many commands as pieces: one per stream, never more than parts */
         ASSERT_EQ(ums__opencl_call_count("clEnqueueWriteBuffer") - writes, n < streams ? n : streams);
         /* no wait for the fence: each read below waits for its part's piece */
         for (size_t k = 0; k < n; k++) {
-            memset(dst, 0, B);
-            EXPECT_OK(ops->copy_from(b, dst, mem[k], 0, B, NULL));
-            if (memcmp(dst, src + k * B, B) != 0) FAIL_("%u streams, %zu parts: part %zu differs after upload", streams, n, k);
+            memset(x.dst, 0, B);
+            EXPECT_OK(ops->copy_from(x.b, x.dst, x.mem[k], 0, B, NULL));
+            if (memcmp(x.dst, x.src + k * B, B) != 0)
+                FAIL_("%u streams, %zu parts: part %zu differs after upload", streams, n, k);
         }
-        EXPECT_OK(ops->fence_wait(b, f));
+        EXPECT_OK(ops->fence_wait(x.b, f));
 
         /* down: a fresh pattern uploaded part by part, then read back as one split call */
-        fake_fill(src, n * B, seed + 100);
-        for (size_t k = 0; k < n; k++) EXPECT_OK(ops->copy_to(b, mem[k], 0, src + k * B, B, NULL));
-        memset(dst, 0, n * B);
+        fake_fill(x.src, n * B, seed + 100);
+        for (size_t k = 0; k < n; k++) EXPECT_OK(ops->copy_to(x.b, x.mem[k], 0, x.src + k * B, B, NULL));
+        memset(x.dst, 0, n * B);
         uint64_t reads = ums__opencl_call_count("clEnqueueReadBuffer");
-        EXPECT_OK(ops->copy_from_many(b, dst, mem, n, B, &f));
+        EXPECT_OK(ops->copy_from_many(x.b, x.dst, x.mem, n, B, &f));
         ASSERT_EQ(ums__opencl_call_count("clEnqueueReadBuffer") - reads, n < streams ? n : streams);
-        EXPECT_OK(ops->fence_wait(b, f));
-        EXPECT_PATTERN(dst, n * B, seed + 100);
+        EXPECT_OK(ops->fence_wait(x.b, f));
+        EXPECT_PATTERN(x.dst, n * B, seed + 100);
 
         /* without a fence the call waits for every piece itself */
-        memset(dst, 0, n * B);
-        EXPECT_OK(ops->copy_from_many(b, dst, mem, n, B, NULL));
-        EXPECT_PATTERN(dst, n * B, seed + 100);
+        memset(x.dst, 0, n * B);
+        EXPECT_OK(ops->copy_from_many(x.b, x.dst, x.mem, n, B, NULL));
+        EXPECT_PATTERN(x.dst, n * B, seed + 100);
     }
-    free(src);
-    free(dst);
-    free_parts(b, region, mem);
-    ops->fini(b);
-    expect_no_live_objects();
+    close_fixture(&x);
 }
 
 /* One upload split over the streams, then a download of the same parts
  * enqueued at once: each download piece waits for the upload pieces of its
  * parts (on other queues), so the data read back is the data written. */
 static void check_order(void) {
-    unsigned streams;
-    void *b = start("streams=4", &streams);
-    static char region[1];
-    ums_devmem *mem[PARTS];
-    alloc_parts(b, region, mem);
-    unsigned char *src = malloc(PARTS * B), *dst = malloc(PARTS * B);
-    ASSERT(src && dst);
-    for (int round = 0; round < 20; round++) {
-        fake_fill(src, PARTS * B, 500 + (unsigned)round);
-        memset(dst, 0, PARTS * B);
+    fixture x;
+    open_fixture(&x, "streams=4");
+    for (unsigned round = 0; round < 20; round++) {
+        fake_fill(x.src, PARTS * B, 500 + round);
+        memset(x.dst, 0, PARTS * B);
         ums_fence *up = NULL, *down = NULL;
-        EXPECT_OK(ops->copy_to_many(b, mem, PARTS, src, B, &up));
+        EXPECT_OK(ops->copy_to_many(x.b, x.mem, PARTS, x.src, B, &up));
         /* shifted by one part: the pieces of the download straddle the upload's */
-        EXPECT_OK(ops->copy_from_many(b, dst + B, mem + 1, PARTS - 1, B, &down));
-        EXPECT_OK(ops->copy_from(b, dst, mem[0], 0, B, NULL));
-        EXPECT_OK(ops->fence_wait(b, down));
-        EXPECT_OK(ops->fence_wait(b, up));
-        EXPECT_PATTERN(dst, PARTS * B, 500 + (unsigned)round);
+        EXPECT_OK(ops->copy_from_many(x.b, x.dst + B, x.mem + 1, PARTS - 1, B, &down));
+        EXPECT_OK(ops->copy_from(x.b, x.dst, x.mem[0], 0, B, NULL));
+        EXPECT_OK(ops->fence_wait(x.b, down));
+        EXPECT_OK(ops->fence_wait(x.b, up));
+        EXPECT_PATTERN(x.dst, PARTS * B, 500 + round);
     }
-    free(src);
-    free(dst);
-    free_parts(b, region, mem);
-    ops->fini(b);
-    expect_no_live_objects();
+    close_fixture(&x);
 }
 
 /* The n-th piece cannot be enqueued: the call fails, names the call, returns
  * with nothing pending (the pieces before it are done: their host memory may be
  * reused), and the parts work afterwards. */
 static void check_piece_failure(void) {
-    unsigned streams;
-    void *b = start("streams=3", &streams);
-    static char region[1];
-    ums_devmem *mem[PARTS];
-    alloc_parts(b, region, mem);
-    unsigned char *src = malloc(PARTS * B), *dst = malloc(PARTS * B);
-    ASSERT(src && dst);
+    fixture x;
+    open_fixture(&x, "streams=3");
     ums__opencl_objects before;
     ums__opencl_live_objects(&before);
     for (unsigned nth = 1; nth <= 3; nth++) {
-        fake_fill(src, PARTS * B, 40 + nth);
+        fake_fill(x.src, PARTS * B, 40 + nth);
         ums__opencl_inject_reset();
         ASSERT_OK(ums__opencl_inject("clEnqueueWriteBuffer", nth, CL_OUT_OF_RESOURCES));
         ums_fence *f = (ums_fence *)1;
         fake_reset();
-        EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_to_many(b, mem, PARTS, src, B, &f));
+        EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_to_many(x.b, x.mem, PARTS, x.src, B, &f));
         ASSERT(f == NULL);
         ASSERT(strstr(fake.message, "clEnqueueWriteBuffer") != NULL);
         ASSERT(strstr(fake.message, "CL_OUT_OF_RESOURCES") != NULL);
@@ -160,48 +148,34 @@ static void check_piece_failure(void) {
         ASSERT_EQ(now.queues, before.queues);
 
         ASSERT_OK(ums__opencl_inject("clEnqueueReadBuffer", nth, CL_OUT_OF_RESOURCES));
-        EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_from_many(b, dst, mem, PARTS, B, NULL));
+        EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_from_many(x.b, x.dst, x.mem, PARTS, B, NULL));
         ums__opencl_inject_reset();
 
         /* and everything works again */
-        EXPECT_OK(ops->copy_to_many(b, mem, PARTS, src, B, NULL));
-        memset(dst, 0, PARTS * B);
-        EXPECT_OK(ops->copy_from_many(b, dst, mem, PARTS, B, NULL));
-        EXPECT_PATTERN(dst, PARTS * B, 40 + nth);
+        EXPECT_OK(ops->copy_to_many(x.b, x.mem, PARTS, x.src, B, NULL));
+        memset(x.dst, 0, PARTS * B);
+        EXPECT_OK(ops->copy_from_many(x.b, x.dst, x.mem, PARTS, B, NULL));
+        EXPECT_PATTERN(x.dst, PARTS * B, 40 + nth);
     }
-    free(src);
-    free(dst);
-    free_parts(b, region, mem);
-    ops->fini(b);
-    expect_no_live_objects();
+    close_fixture(&x);
 }
 
 /* A flush that fails hands back no fence and leaves nothing running. */
 static void check_flush_failure(void) {
-    unsigned streams;
-    void *b = start("streams=2", &streams);
-    static char region[1];
-    ums_devmem *mem[PARTS];
-    alloc_parts(b, region, mem);
-    unsigned char *src = malloc(PARTS * B);
-    ASSERT(src);
-    fake_fill(src, PARTS * B, 77);
+    fixture x;
+    open_fixture(&x, "streams=2");
+    fake_fill(x.src, PARTS * B, 77);
     ums__opencl_inject_reset();
     ASSERT_OK(ums__opencl_inject("clFlush", 2, CL_OUT_OF_HOST_MEMORY));
     ums_fence *f = (ums_fence *)1;
-    EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_to_many(b, mem, PARTS, src, B, &f));
+    EXPECT_R(UMS_ERR_NO_DEVICE_MEMORY, ops->copy_to_many(x.b, x.mem, PARTS, x.src, B, &f));
     ASSERT(strstr(fake.message, "clFlush") != NULL);
     ASSERT(f == NULL);
     ums__opencl_inject_reset();
-    unsigned char *dst = calloc(PARTS, B);
-    ASSERT(dst);
-    EXPECT_OK(ops->copy_from_many(b, dst, mem, PARTS, B, NULL));
-    EXPECT_PATTERN(dst, PARTS * B, 77); /* the pieces ran to the end before the call returned */
-    free(src);
-    free(dst);
-    free_parts(b, region, mem);
-    ops->fini(b);
-    expect_no_live_objects();
+    memset(x.dst, 0, PARTS * B);
+    EXPECT_OK(ops->copy_from_many(x.b, x.dst, x.mem, PARTS, B, NULL));
+    EXPECT_PATTERN(x.dst, PARTS * B, 77); /* the pieces ran to the end before the call returned */
+    close_fixture(&x);
 }
 
 int main(void) {
@@ -223,7 +197,7 @@ int main(void) {
     EXPECT_R(UMS_ERR_UNKNOWN_LOCATION, ums__opencl_location_streams(b, 1000, &streams));
     EXPECT_R(UMS_ERR_NULL_POINTER, ums__opencl_location_streams(b, 0, NULL));
     ops->fini(b);
-    expect_no_live_objects();
+    fake_expect_no_live_objects(NULL);
 
     /* Bad values are refused with the key named. */
     const char *bad[] = {"streams=0", "streams=5", "streams=", "streams=x", "streams=22"};
@@ -234,7 +208,7 @@ int main(void) {
         ASSERT(b == NULL);
         if (!strstr(fake.message, "streams")) FAIL_("%s: message \"%s\" does not name the key", bad[i], fake.message);
     }
-    expect_no_live_objects();
+    fake_expect_no_live_objects(NULL);
 
     for (unsigned s = 1; s <= 4; s++) check_splits(s);
     check_order();
