@@ -383,18 +383,24 @@ cl_int ums__opencl_create_queue(cl_context context, const ums__opencl_loc *loc, 
     return *out ? CL_SUCCESS : err;
 }
 
-cl_int ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc) {
+void ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc) {
     if (loc->streams <= 1)
-        return CL_SUCCESS;
+        return;
+    cl_int err = CL_SUCCESS;
+    unsigned have = 1; /* streams usable in `dom`: its first queue, then each side queue made */
     if (!dom->side && !(dom->side = calloc((size_t)cl->nloc * (UMS__OPENCL_STREAMS_MAX - 1), sizeof *dom->side)))
-        return CL_OUT_OF_HOST_MEMORY;
-    cl_command_queue *side = &dom->side[loc->index * (UMS__OPENCL_STREAMS_MAX - 1)];
-    for (unsigned k = 0; k + 1 < loc->streams; k++) {
-        cl_int err = side[k] ? CL_SUCCESS : ums__opencl_create_queue(dom->context, loc, &side[k]);
+        err = CL_OUT_OF_HOST_MEMORY;
+    for (; err == CL_SUCCESS && have < loc->streams; have++) {
+        cl_command_queue *q = &dom->side[loc->index * (UMS__OPENCL_STREAMS_MAX - 1) + (have - 1)];
+        if (!*q)
+            err = ums__opencl_create_queue(dom->context, loc, q);
         if (err != CL_SUCCESS)
-            return err;
+            break;
     }
-    return CL_SUCCESS;
+    if (err != CL_SUCCESS)
+        /* Fewer streams, not fewer devices: a transfer is split over the queues there are. */
+        ums__opencl_log(cl, UMS_LOG_WARN, "%s: %u of %u copy streams in a context: creating a queue failed: %s (%d)",
+                        loc->name, have, loc->streams, ums__opencl_error_name(err), (int)err);
 }
 
 void ums__opencl_domain_destroy(ums__opencl *cl, ums__opencl_domain *dom) {
@@ -451,11 +457,11 @@ static ums_result create_platform_domain(ums__opencl *cl, cl_platform_id plat) {
         ums__opencl_loc *loc = &cl->locs[i];
         if (loc->platform != plat)
             continue;
-        if ((err = ums__opencl_create_queue(dom->context, loc, &dom->queues[i])) != CL_SUCCESS ||
-            (err = ums__opencl_create_side_queues(cl, dom, loc)) != CL_SUCCESS) {
+        if ((err = ums__opencl_create_queue(dom->context, loc, &dom->queues[i])) != CL_SUCCESS) {
             ums__opencl_domain_destroy(cl, dom);
             return ums__opencl_fail_cl(cl, err, "creating a command queue", loc);
         }
+        ums__opencl_create_side_queues(cl, dom, loc);
     }
     for (uint32_t i = 0; i < cl->nloc; i++)
         if (cl->locs[i].platform == plat)

@@ -239,8 +239,9 @@ cl_int ums__opencl_create_queue(cl_context context, const ums__opencl_loc *loc, 
 /**
  * Create the further queues of `loc` in `dom` (its streams beyond the first),
  * allocating `dom->side` on first use. Caller holds cl->lock or owns `dom`.
- * @return CL_SUCCESS, CL_OUT_OF_HOST_MEMORY or the OpenCL error (queues made are kept for destroy).
+ * A queue that cannot be made is logged and left out: the location's
+ * transfers in `dom` are split over the queues there are (at least its first).
  */
-cl_int ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc);
+void ums__opencl_create_side_queues(ums__opencl *cl, ums__opencl_domain *dom, const ums__opencl_loc *loc);
 
 #endif

@@ -79,7 +79,9 @@ static void test_init_failures(void) {
         ums__opencl_inject_reset();
         EXPECT_OK(ums__opencl_inject(cases[i].fn, cases[i].nth, cases[i].err));
         void *b = (void *)1;
-        ums_result r = ops->init(fake_services(), NULL, &b);
+        /* one stream: every queue made is a location's first (a side queue that
+         * fails only means fewer streams: test_opencl_streams.c) */
+        ums_result r = ops->init(fake_services(), "streams=1", &b);
         if (r != cases[i].expect)
             FAIL_("init with %s #%u failing (%s): %s, expected %s (%s)", cases[i].fn, cases[i].nth,
                   ums__opencl_error_name(cases[i].err), ums_result_name(r), ums_result_name(cases[i].expect),

@@ -178,6 +178,28 @@ static void check_flush_failure(void) {
     close_fixture(&x);
 }
 
+/* A side queue that cannot be made leaves that location with fewer streams in
+ * the context, logged, instead of failing the backend. */
+static void check_queue_failure(void) {
+    ums__opencl_inject_reset();
+    /* queues are made per location in order: its first, then its side queues */
+    ASSERT_OK(ums__opencl_inject("clCreateCommandQueueWithProperties", 2, CL_OUT_OF_RESOURCES));
+    fixture x;
+    open_fixture(&x, "streams=2");
+    ASSERT_EQ(ums__opencl_injected_count(), 1);
+    ASSERT_GT(fake.logs, 0);
+    ASSERT_EQ(x.streams, 2); /* the location's setting; its context has one queue */
+    ums__opencl_inject_reset();
+    fake_fill(x.src, PARTS * B, 88);
+    uint64_t writes = ums__opencl_call_count("clEnqueueWriteBuffer");
+    EXPECT_OK(ops->copy_to_many(x.b, x.mem, PARTS, x.src, B, NULL));
+    ASSERT_EQ(ums__opencl_call_count("clEnqueueWriteBuffer") - writes, 1);
+    memset(x.dst, 0, PARTS * B);
+    EXPECT_OK(ops->copy_from_many(x.b, x.dst, x.mem, PARTS, B, NULL));
+    EXPECT_PATTERN(x.dst, PARTS * B, 88);
+    close_fixture(&x);
+}
+
 int main(void) {
     ops = ums__opencl_backend_entry();
     fake_check_table(ops);
@@ -214,6 +236,7 @@ int main(void) {
     check_order();
     check_piece_failure();
     check_flush_failure();
+    check_queue_failure();
     printf("opencl streams: default %u, splits of 2-%d parts over 1-4 streams, ordering and failures checked\n",
            streams, PARTS);
     return 0;
