@@ -343,6 +343,10 @@ ums_result ums__fetch_run_locked(ums__alloc *a, size_t i, bool keep_device, unsi
 /* SHARED → HOST after a CPU write. b locked. Same contract for dropped[]. */
 ums_result ums__invalidate_devices_locked(ums__alloc *a, size_t i, ums__devcopy *dropped, unsigned *nd);
 void ums__free_dropped(ums_runtime_t *rt, ums__devcopy *dropped, unsigned n);
+/* End of a block's migration or hold (b locked): account the time threads
+ * slept on it, wake them (in userfaultfd mode only those the fault service
+ * left asleep, unless `always`), and wake threads waiting on b->cond. */
+void ums__block_wake(ums_runtime_t *rt, ums__block *b, char *addr, bool always);
 /* Wait (b locked) until b is not MIGRATING. */
 void ums__block_wait_stable(ums__block *b);
 

@@ -42,15 +42,26 @@ static void count_bytes(ums_runtime_t *rt, ums_location_t src, ums_location_t ds
     else UMS_CTR_ADD(rt, bytes_d2d, n);
 }
 
-/* Account the time of threads that slept on the block (uffd mode), then wake them. */
-static void wake_waiters(ums_runtime_t *rt, ums__block *b, char *addr) {
+void ums__block_wake(ums_runtime_t *rt, ums__block *b, char *addr, bool always) {
     uint64_t now = ums__now_ns();
+    /* In userfaultfd mode a thread sleeps in the kernel on a migrating block
+     * only once the fault service has seen its fault and left it asleep, which
+     * it records here under b->lock; a fault not yet seen is resolved (and its
+     * thread woken) by the service when it gets to it. So without a record
+     * there is nobody to wake, and the UFFDIO_WAKE (a system call per block) is
+     * skipped. */
+    bool parked = b->rwait_since_ns || b->wwait_since_ns;
     if (b->rwait_since_ns) UMS_CTR_ADD(rt, reader_wait_ns, now - b->rwait_since_ns);
     if (b->wwait_since_ns) UMS_CTR_ADD(rt, writer_wait_ns, now - b->wwait_since_ns);
     b->rwait_since_ns = b->wwait_since_ns = 0;
-    rt->fops->wake(rt, b, addr, rt->block_size);
+    if (always || parked || rt->fault_mode != UMS_FAULT_UFFD) rt->fops->wake(rt, b, addr, rt->block_size);
     pthread_cond_broadcast(&b->cond);
 }
+
+/* After a fetch: threads that faulted on the block, whether or not the fault
+ * service has seen their faults yet (those of a fetch run's blocks ahead are
+ * still queued behind the fetch), go on at once. */
+static void wake_waiters(ums_runtime_t *rt, ums__block *b, char *addr) { ums__block_wake(rt, b, addr, true); }
 
 static ums_result apply(ums__block *b, ums__transition t, ums__devcopy *dropped, unsigned *nd) {
     ums_result r = ums__block_apply(b, &t, dropped, nd);
@@ -513,7 +524,7 @@ static ums_result txn_finish(ums__alloc *a, mig_txn *t, ums_migrate_report *rep)
         if (rr != UMS_OK)
             ums__log(rt, UMS_LOG_ERROR, "restoring block %zu after an aborted migration: %s", i, ums_last_error()->message);
     }
-    wake_waiters(rt, b, addr);
+    ums__block_wake(rt, b, addr, false);
     pthread_mutex_unlock(&b->lock);
 
     ums__free_dropped(rt, dropped, nd);

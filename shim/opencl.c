@@ -440,12 +440,7 @@ static void unhold_locked(ums_runtime_t *rt, ums__alloc *a, size_t i) {
     unsigned nd = 0;
     ums__block_apply(b, &(ums__transition){.ev = UMS_EV_MIGRATE_ABORT}, dropped, &nd); /* drops nothing */
     atomic_store(&b->write_abort, 0);
-    uint64_t now = ums__now_ns();
-    if (b->rwait_since_ns) UMS_CTR_ADD(rt, reader_wait_ns, now - b->rwait_since_ns);
-    if (b->wwait_since_ns) UMS_CTR_ADD(rt, writer_wait_ns, now - b->wwait_since_ns);
-    b->rwait_since_ns = b->wwait_since_ns = 0;
-    rt->fops->wake(rt, b, ums__block_addr(a, i), rt->block_size);
-    pthread_cond_broadcast(&b->cond);
+    ums__block_wake(rt, b, ums__block_addr(a, i), false);
 }
 
 static void release_holds(launch *L) {

@@ -1,6 +1,7 @@
 /* The readable protocol, step by step:
  *  - readers of a block that is being copied never fault and keep reading;
  *  - a writer waits for that block only, then lands in the new copy;
+ *  - a commit wakes only the threads left asleep on its block (userfaultfd mode);
  *  - UMS_MIGRATE_WRITE=abort: a write cancels the block's move, reported per block;
  *  - a failure injected at each step of the transaction (prepare, begin, copy,
  *    commit) aborts it: the source stays valid and writable, nothing leaks;
@@ -153,6 +154,49 @@ static void writer_waits_for_its_block(void) {
     printf("writer: waited %.1f ms for its block, %.3f ms for the other\n", waited, other);
     ASSERT_GT(waited, 20.0);
     ASSERT_LT(other, 40.0); /* the other block never waits for this one's copy */
+    ASSERT_OK(ums_free(p));
+}
+
+/* In userfaultfd mode a commit wakes the threads the fault service left asleep
+ * on the block, and makes no UFFDIO_WAKE call when there are none: a round trip
+ * with nobody touching the range wakes nothing. A writer left asleep during a
+ * copy is still woken, even when the first wake fails. */
+static void wakes_only_parked(void) {
+    if (ums_runtime_fault_mode(rt) != UMS_FAULT_UFFD) {
+        printf("skipped wakes_only_parked: waking a block's sleepers is a system call only in userfaultfd mode\n");
+        return;
+    }
+    uint64_t *p;
+    ASSERT_OK(ums_runtime_alloc(rt, 4 * bs, 0, (void **)&p));
+    for (size_t i = 0; i < 4 * bs / 8; i++) p[i] = i;
+    ums_test_inject_clear();
+    ASSERT_OK(ums_test_inject("uffd_wake", 1, 1, EAGAIN));
+    ASSERT_OK(ums_migrate(p, 4 * bs, dev0));
+    ASSERT_OK(ums_migrate(p, 4 * bs, hnode2));
+    ASSERT_OK(ums_migrate(p, 4 * bs, host));
+    ASSERT_EQ(ums_test_injected_count(), 0); /* no wake was tried */
+
+    for (size_t i = 0; i < 4 * bs / 8; i++)
+        if (p[i] != i) FAIL_("p[%zu] = %llu after the round trips", i, (unsigned long long)p[i]);
+    ASSERT_OK(ums_free(p));
+
+    /* a copy to a simulated device takes the emulated latency: time to fall asleep */
+    ASSERT_OK(ums_runtime_alloc(rt, bs, 0, (void **)&p));
+    for (size_t i = 0; i < bs / 8; i++) p[i] = i;
+    struct mig m = {.p = p, .len = bs, .dst = dev1};
+    pthread_t t;
+    pthread_create(&t, NULL, mig_thread, &m);
+    wait_migrating(p);
+    p[5] = 5555; /* left asleep until the commit, whose first wake fails and is retried;
+                  * then it faults the block back from the device */
+    pthread_join(t, NULL);
+    ASSERT_OK(m.r);
+    ASSERT_EQ(ums_test_injected_count(), 1);
+    ums_test_inject_clear();
+    ASSERT_EQ(block_state(p, NULL), UMS_BLOCK_HOST);
+    ASSERT_EQ(p[5], 5555);
+    ASSERT_EQ(p[6], 6);
+    printf("wakes: none for round trips nobody touched; a sleeping writer woken\n");
     ASSERT_OK(ums_free(p));
 }
 
@@ -357,6 +401,7 @@ int main(void) {
     readers_do_not_wait(host, dev0, "host -> device");
     readers_do_not_wait(host, hnode2, "host -> host");
     writer_waits_for_its_block();
+    wakes_only_parked();
     ASSERT_OK(ums_runtime_destroy(rt));
     commits_leave_no_hole();
     write_aborts_migration();
