@@ -132,29 +132,38 @@ UMS_API ums_result ums_cl_location_of(ums_runtime_t *rt, cl_device_id device, um
     return UMS_OK;
 }
 
+/* The runtime (resolved), the OpenCL backend and the backend's index of core
+ * location `loc`, which must be one of its devices. */
+static ums_result opencl_location(ums_runtime_t **rt, ums_location_t loc, const char *fn, ums__backend **be,
+                                  uint32_t *index) {
+    ums_result r = ums__runtime_resolve(rt, fn);
+    if (r != UMS_OK) return r;
+    if ((r = get_backend(*rt, fn, be)) != UMS_OK) return r;
+    if (loc >= (*rt)->nlocs || (*rt)->locs[loc].backend != *be)
+        return ums__fail(fn, "opencl", UMS_ERR_UNKNOWN_LOCATION, 0, "location %u is not an OpenCL device", loc);
+    *index = (*rt)->locs[loc].index;
+    return UMS_OK;
+}
+
 UMS_API ums_result ums_cl_location_context(ums_runtime_t *rt, ums_location_t loc, cl_context *context,
                                            cl_device_id *device) {
     static const char fn[] = "ums_cl_location_context";
-    ums_result r = ums__runtime_resolve(&rt, fn);
-    if (r != UMS_OK) return r;
     ums__backend *be;
-    if ((r = get_backend(rt, fn, &be)) != UMS_OK) return r;
-    if (loc >= rt->nlocs || rt->locs[loc].backend != be)
-        return ums__fail(fn, "opencl", UMS_ERR_UNKNOWN_LOCATION, 0, "location %u is not an OpenCL device", loc);
-    r = ums__opencl_location_get(be->state, rt->locs[loc].index, context, device, NULL);
+    uint32_t index = 0;
+    ums_result r = opencl_location(&rt, loc, fn, &be, &index);
+    if (r != UMS_OK) return r;
+    r = ums__opencl_location_get(be->state, index, context, device, NULL);
     return r == UMS_OK ? r : ums__fail_keep(fn, r);
 }
 
 UMS_API ums_result ums_cl_location_streams(ums_runtime_t *rt, ums_location_t loc, unsigned *streams) {
     static const char fn[] = "ums_cl_location_streams";
-    ums_result r = ums__runtime_resolve(&rt, fn);
-    if (r != UMS_OK) return r;
     if (!streams) return ums__fail(fn, "opencl", UMS_ERR_NULL_POINTER, 0, "streams is NULL");
     ums__backend *be;
-    if ((r = get_backend(rt, fn, &be)) != UMS_OK) return r;
-    if (loc >= rt->nlocs || rt->locs[loc].backend != be)
-        return ums__fail(fn, "opencl", UMS_ERR_UNKNOWN_LOCATION, 0, "location %u is not an OpenCL device", loc);
-    r = ums__opencl_location_streams(be->state, rt->locs[loc].index, streams);
+    uint32_t index = 0;
+    ums_result r = opencl_location(&rt, loc, fn, &be, &index);
+    if (r != UMS_OK) return r;
+    r = ums__opencl_location_streams(be->state, index, streams);
     return r == UMS_OK ? r : ums__fail_keep(fn, r);
 }
 

@@ -278,9 +278,10 @@ static ums_result describe_device(ums__opencl *cl, const config *cfg, ums__openc
         type = 0;
     if (device_info(loc->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units) != CL_SUCCESS || units == 0)
         units = 1;
-    loc->streams = cfg->streams               ? cfg->streams
-                   : (type & CL_DEVICE_TYPE_CPU) ? (units < UMS__OPENCL_STREAMS_MAX ? units : UMS__OPENCL_STREAMS_MAX)
-                                                 : 1;
+    unsigned per_device = 1;
+    if (type & CL_DEVICE_TYPE_CPU)
+        per_device = units < UMS__OPENCL_STREAMS_MAX ? units : UMS__OPENCL_STREAMS_MAX;
+    loc->streams = cfg->streams ? cfg->streams : per_device;
 
     loc->capacity = global;
     loc->max_alloc = max_alloc ? max_alloc : global;

@@ -14,7 +14,8 @@
  *
  * Ordering: every command on a part waits for the previous command on it
  * (ums_devmem.last), so transfers on one part are serialised even across
- * queues (a part's pieces are on different streams from one call to the next). Every command is flushed as soon as it is enqueued, so a command on
+ * queues (a part's piece may be on another stream from one call to the
+ * next). Every command is flushed as soon as it is enqueued, so a command on
  * another queue that waits for it can always make progress.
  *
  * Errors: a failed call returns with nothing pending; if a command was already
@@ -92,6 +93,19 @@ cl_int ums__opencl_mem_drain(ums_devmem *mem) {
     return err;
 }
 
+/* Wait for each of `ev[0..n)` (draining its queue if the wait fails) and
+ * release it. @return CL_SUCCESS or the first error. */
+static cl_int wait_all(unsigned n, const cl_event *ev, const cl_command_queue *queue) {
+    cl_int err = CL_SUCCESS;
+    for (unsigned k = 0; k < n; k++) {
+        cl_int e = ums__opencl_wait_event(ev[k], queue[k]);
+        if (err == CL_SUCCESS)
+            err = e;
+        UMS_CL(clReleaseEvent)(ev[k]);
+    }
+    return err;
+}
+
 /* Hand over enqueued commands (one per stream a transfer was split over): as a
  * fence (each queue flushed) when `f` is given, else wait for them. Consumes
  * `ev[0..n)`, `f` and `bounce` whatever happens. */
@@ -111,20 +125,13 @@ static ums_result complete_all(ums__opencl *cl, const ums__opencl_loc *loc, unsi
             *fence = f;
             return UMS_OK;
         }
+        /* not handed over: waited for here, and the flush is what failed */
         free(f);
-        for (unsigned k = 0; k < n; k++) {
-            ums__opencl_wait_event(ev[k], queue[k]);
-            UMS_CL(clReleaseEvent)(ev[k]);
-        }
-        free(bounce);
-        return ums__opencl_fail_cl(cl, err, "clFlush", loc);
+        what = "clFlush";
     }
-    for (unsigned k = 0; k < n; k++) {
-        cl_int e = ums__opencl_wait_event(ev[k], queue[k]);
-        if (err == CL_SUCCESS)
-            err = e;
-        UMS_CL(clReleaseEvent)(ev[k]);
-    }
+    cl_int waited = wait_all(n, ev, queue);
+    if (err == CL_SUCCESS)
+        err = waited;
     free(bounce);
     return err == CL_SUCCESS ? UMS_OK : ums__opencl_fail_cl(cl, err, what, loc);
 }
@@ -286,7 +293,8 @@ static ums_result many_command(ums__opencl *cl, ums_devmem *const *mem, size_t n
 }
 
 /* Consecutive blocks of one region whose memories are adjacent parts of one
- * buffer (a region that is not split): one clEnqueueWriteBuffer for all.
+ * buffer (a region that is not split): one clEnqueueWriteBuffer for all, or
+ * one per copy stream (many_command).
  * Anything else is refused before any work (UMS_ERR_NOT_SUPPORTED): the core
  * then copies block by block. */
 ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_t n, const void *src, size_t len,
@@ -311,8 +319,8 @@ ums_result ums__opencl_copy_to_many(void *backend, ums_devmem *const *dst, size_
     return many_command(cl, dst, n, len, (void *)src, true, bounce, fence);
 }
 
-/* The mirror of copy_to_many: one clEnqueueReadBuffer of adjacent parts into
- * `n * len` contiguous host bytes. */
+/* The mirror of copy_to_many: clEnqueueReadBuffer of adjacent parts into
+ * `n * len` contiguous host bytes, one command per copy stream. */
 ums_result ums__opencl_copy_from_many(void *backend, void *dst, ums_devmem *const *src, size_t n, size_t len,
                                       ums_fence **fence) {
     ums__opencl *cl = backend;
@@ -423,13 +431,7 @@ ums_result ums__opencl_fence_wait(void *backend, ums_fence *fence) {
     ums__opencl *cl = backend;
     if (!fence)
         return UMS_OK; /* a transfer that completed at once has no fence */
-    cl_int err = CL_SUCCESS;
-    for (unsigned k = 0; k < fence->n; k++) {
-        cl_int e = ums__opencl_wait_event(fence->events[k], fence->queues[k]);
-        if (err == CL_SUCCESS)
-            err = e;
-        UMS_CL(clReleaseEvent)(fence->events[k]);
-    }
+    cl_int err = wait_all(fence->n, fence->events, fence->queues);
     free(fence->bounce);
     free(fence);
     return err == CL_SUCCESS ? UMS_OK : ums__opencl_fail_cl(cl, err, "waiting for a transfer", NULL);
